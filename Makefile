@@ -1,0 +1,23 @@
+# Every target builds its own environment in .venv at the repo root: nothing has to be installed by hand.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) pip install --quiet -p $(PY) -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q tests
+
+demo: $(STAMP)
+	$(PY) -m demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,31 @@
+"""The boto3 S3 client the engine uses, configured for many parallel server-side copies."""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+from botocore.config import Config
+
+#: botocore's own retries (adaptive mode: exponential backoff with jitter plus a client-side rate limiter that
+#: slows down on throttling) handle SlowDown/5xx/timeouts per request; the engine retries whole objects on top.
+REQUEST_MAX_ATTEMPTS = 10
+
+
+def make_s3_client(max_pool_connections: int = 64, endpoint_url: str | None = None, region_name: str | None = None):
+    """An S3 client with adaptive retries and a connection pool sized for ``max_pool_connections`` threads.
+
+    The endpoint comes from ``endpoint_url`` or boto3's standard ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``
+    variables. A custom endpoint (a local S3 server) gets path-style addressing and checksums only where
+    required, which S3-compatible servers handle; real S3 keeps boto3's defaults.
+    """
+    custom_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": REQUEST_MAX_ATTEMPTS},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=10,
+        read_timeout=300,
+        s3={"addressing_style": "path"} if custom_endpoint else None,
+        request_checksum_calculation="when_required" if custom_endpoint else "when_supported",
+    )
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region_name, config=config)
