@@ -1,0 +1,182 @@
+"""Copy paths moto's server cannot show, checked request by request with botocore's Stubber.
+
+moto 5.2.5 ignores ``CopySourceIfMatch``, ``ExpectedBucketOwner`` and ``ExpectedSourceBucketOwner``, has
+no object annotations and never throttles; these tests assert the exact requests the copier sends and how it
+reacts to S3's answers. Parts run one at a time (``part_concurrency=1``) so the request order is fixed.
+"""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import ANY, Stubber
+
+from mxtransfer_worker.copier import FAILED, SUCCEEDED, ObjectCopier
+from mxtransfer_worker.manifest import ManifestRow
+from mxtransfer_worker.options import CopyOptions
+from mxtransfer_worker.parts import MiB
+
+SOURCE_ETAG = '"0123456789abcdef0123456789abcdef"'
+WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SIZE = 12 * MiB  # three parts of 5 MiB, 5 MiB and 2 MiB
+
+
+@pytest.fixture
+def client():
+    """A client that never sends anything: every call must be answered by the Stubber."""
+    return boto3.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"max_attempts": 0}))
+
+
+def options(**overrides) -> CopyOptions:
+    settings = {"destination_bucket": "dst-bucket", "multipart_threshold": 5 * MiB, "part_size": 5 * MiB,
+                "part_concurrency": 1, "copy_annotations": False, "retry_base_delay": 0.0,
+                "expected_source_owner": "111111111111", "expected_destination_owner": "222222222222"}
+    settings.update(overrides)
+    return CopyOptions(**settings)
+
+
+def source_head(size=SIZE):
+    return {"ContentLength": size, "ETag": SOURCE_ETAG, "LastModified": WHEN, "ContentType": "video/mp4",
+            "Metadata": {"a": "b"}}
+
+
+def expect_heads(stubber, size=SIZE):
+    stubber.add_response("head_object", source_head(size), {
+        "Bucket": "src-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "111111111111"})
+    stubber.add_client_error("head_object", "404", http_status_code=404, expected_params={
+        "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
+    stubber.add_response("head_bucket", {}, {"Bucket": "dst-bucket"})
+
+
+def expect_create(stubber):
+    stubber.add_response("get_object_tagging", {"TagSet": []}, {
+        "Bucket": "src-bucket", "Key": "film.mp4", "ExpectedBucketOwner": "111111111111"})
+    stubber.add_response("create_multipart_upload", {"UploadId": "upload-1"}, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "Metadata": {"a": "b"}, "ContentType": "video/mp4",
+        "ExpectedBucketOwner": "222222222222", "ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "FULL_OBJECT"})
+
+
+def part_params(number, first, last):
+    return {"Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "PartNumber": number,
+            "CopySource": {"Bucket": "src-bucket", "Key": "film.mp4"}, "CopySourceIfMatch": SOURCE_ETAG,
+            "CopySourceRange": f"bytes={first}-{last}", "ExpectedBucketOwner": "222222222222",
+            "ExpectedSourceBucketOwner": "111111111111"}
+
+
+def copy(client, row_options):
+    with ThreadPoolExecutor(1) as parts:
+        return ObjectCopier(client, row_options, parts).copy(ManifestRow("src-bucket", "film.mp4"))
+
+
+def test_every_part_carries_copy_source_if_match_and_owners(client):
+    stubber = Stubber(client)
+    expect_heads(stubber)
+    expect_create(stubber)
+    ranges = [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, SIZE - 1)]
+    for number, first, last in ranges:
+        stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"'}},
+                             part_params(number, first, last))
+    stubber.add_response("complete_multipart_upload", {"ETag": '"done-3"'}, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "MpuObjectSize": SIZE,
+        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"'} for n, _, _ in ranges]},
+        "ExpectedBucketOwner": "222222222222", "IfNoneMatch": "*"})
+    stubber.add_response("head_object", {**source_head(), "ETag": '"done-3"'}, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
+    with stubber:
+        result = copy(client, options())
+    stubber.assert_no_pending_responses()
+    assert result.status == SUCCEEDED, result.message
+    assert result.message == "multipart copy, 3 parts; verified size"
+
+
+def test_source_changed_mid_copy_fails_loudly_and_aborts_the_upload(client):
+    stubber = Stubber(client)
+    expect_heads(stubber)
+    expect_create(stubber)
+    stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": '"part1"'}}, part_params(1, 0, 5 * MiB - 1))
+    stubber.add_client_error("upload_part_copy", "PreconditionFailed", "At least one of the pre-conditions you "
+                             "specified did not hold", 412, expected_params=part_params(2, 5 * MiB, 10 * MiB - 1))
+    stubber.add_response("abort_multipart_upload", {}, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "ExpectedBucketOwner": "222222222222"})
+    with stubber:
+        result = copy(client, options(max_attempts=1))
+    stubber.assert_no_pending_responses()
+    assert (result.status, result.error_code) == (FAILED, "PreconditionFailed")
+    assert "s3://src-bucket/film.mp4" in result.message and "source changed" in result.message
+
+
+def test_throttling_is_retried_then_succeeds(client):
+    stubber = Stubber(client)
+    expect_heads(stubber, size=100)
+    copy_params = {"Bucket": "dst-bucket", "Key": "film.mp4", "CopySource": {"Bucket": "src-bucket", "Key": "film.mp4"},
+                   "CopySourceIfMatch": SOURCE_ETAG, "MetadataDirective": "COPY", "TaggingDirective": "COPY",
+                   "ExpectedBucketOwner": "222222222222", "ExpectedSourceBucketOwner": "111111111111",
+                   "IfNoneMatch": "*"}
+    stubber.add_client_error("copy_object", "SlowDown", "Please reduce your request rate.", 503,
+                             expected_params=copy_params)
+    # second attempt: HEADs again (bucket existence is cached), then copies
+    stubber.add_response("head_object", source_head(100), {
+        "Bucket": "src-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "111111111111"})
+    stubber.add_client_error("head_object", "404", http_status_code=404, expected_params={
+        "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
+    stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": SOURCE_ETAG}}, copy_params)
+    stubber.add_response("head_object", source_head(100), {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
+    with stubber:
+        result = copy(client, options())
+    stubber.assert_no_pending_responses()
+    assert result.status == SUCCEEDED, result.message
+    assert result.message == "CopyObject; verified size and ETag (MD5)"
+
+
+def test_access_denied_is_permanent_with_a_hint(client):
+    stubber = Stubber(client)
+    stubber.add_client_error("head_object", "403", http_status_code=403, expected_params={
+        "Bucket": "src-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "111111111111"})
+    with stubber:
+        result = copy(client, options())
+    stubber.assert_no_pending_responses()
+    assert (result.status, result.error_code) == (FAILED, "AccessDenied")
+    assert "s3://src-bucket/film.mp4" in result.message and "job role" in result.message
+
+
+def test_annotations_follow_a_multipart_copy_conditional_on_the_new_etag(client):
+    stubber = Stubber(client)
+    expect_heads(stubber, size=6 * MiB)
+    expect_create(stubber)
+    stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": '"p1"'}}, part_params(1, 0, 5 * MiB - 1))
+    stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": '"p2"'}}, part_params(2, 5 * MiB, 6 * MiB - 1))
+    stubber.add_response("complete_multipart_upload", {"ETag": '"new-2"'}, None)
+    stubber.add_response("list_object_annotations", {"Annotations": [{"AnnotationName": "qc-report", "LastModified": WHEN, "Size": 12}]},
+                         {"Bucket": "src-bucket", "Key": "film.mp4"})
+    stubber.add_response("get_object_annotation", {"AnnotationPayload": io.BytesIO(b'{"ok": true}')},
+                         {"Bucket": "src-bucket", "Key": "film.mp4", "AnnotationName": "qc-report"})
+    stubber.add_response("put_object_annotation", {}, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "AnnotationName": "qc-report", "AnnotationPayload": b'{"ok": true}',
+        "ObjectIfMatch": '"new-2"', "ExpectedBucketOwner": "222222222222"})
+    stubber.add_response("head_object", {**source_head(6 * MiB), "ETag": '"new-2"'}, None)
+    with stubber:
+        result = copy(client, options(copy_annotations=True))
+    stubber.assert_no_pending_responses()
+    assert result.status == SUCCEEDED, result.message
+
+
+def test_destination_checksum_mismatch_fails_verification(client):
+    stubber = Stubber(client)
+    head = {**source_head(100), "ChecksumCRC64NVME": "AAAAAAAAAAA=", "ChecksumType": "FULL_OBJECT"}
+    stubber.add_response("head_object", head, None)
+    stubber.add_client_error("head_object", "404", http_status_code=404)
+    stubber.add_response("head_bucket", {}, None)
+    stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": SOURCE_ETAG}}, None)
+    stubber.add_response("head_object", {**head, "ChecksumCRC64NVME": "BBBBBBBBBBB="}, None)
+    with stubber:
+        result = copy(client, options(max_attempts=1))
+    assert (result.status, result.error_code) == (FAILED, "VerificationFailed")
+    assert "CRC64NVME checksum differs" in result.message

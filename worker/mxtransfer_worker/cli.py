@@ -1,0 +1,115 @@
+"""``mxtransfer-worker``: the command the AWS Batch worker image runs (also ``python -m mxtransfer_worker``).
+
+Exit codes: 0 every row succeeded or was skipped; 1 some rows failed (permanently, see the report);
+2 bad arguments or a malformed manifest; 75 (EX_TEMPFAIL) a temporary failure worth retrying the job for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import classify
+from .manifest import ManifestError, open_manifest
+from .options import CopyOptions
+from .report import ShardReport
+from .runner import copy_rows
+from .s3client import make_s3_client
+from .s3uri import S3Uri
+from .sharding import shard_rows
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_BAD_INPUT, EXIT_RETRY = 0, 1, 2, 75
+_UNITS = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "KB": 10**3, "MB": 10**6,
+          "GB": 10**9, "TB": 10**12}
+
+log = logging.getLogger("mxtransfer_worker")
+
+
+def parse_size(text: str) -> int:
+    """``"64MiB"`` → 67108864; plain integers are bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2).upper() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 67108864, 64MiB, 5GiB)")
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mxtransfer-worker", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    copy = commands.add_parser("copy", help="copy one shard of a manifest server-side and write its report")
+    copy.add_argument("--manifest", required=True, help="s3://bucket/key of the CSV manifest")
+    copy.add_argument("--destination", required=True, help="s3://bucket/prefix/ to copy to")
+    copy.add_argument("--report", required=True, help="s3://bucket/prefix/ for the report")
+    copy.add_argument("--shard-index", type=int,
+                      default=int(os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "0")),
+                      help="this worker's shard (default: AWS_BATCH_JOB_ARRAY_INDEX, else 0)")
+    copy.add_argument("--shard-count", type=int, default=1)
+    copy.add_argument("--source-prefix", default="", help="prefix of source keys replaced by the destination prefix")
+    copy.add_argument("--storage-class")
+    copy.add_argument("--sse", choices=("AES256", "aws:kms"))
+    copy.add_argument("--sse-kms-key-id")
+    copy.add_argument("--acl", help="canned ACL, e.g. bucket-owner-full-control")
+    copy.add_argument("--expected-source-owner", help="account id that must own the source buckets")
+    copy.add_argument("--expected-destination-owner", help="account id that must own the destination bucket")
+    copy.add_argument("--requester-pays", action="store_true")
+    copy.add_argument("--overwrite", action="store_true", help="replace destinations that differ from the source")
+    copy.add_argument("--no-copy-tags", dest="copy_tags", action="store_false")
+    copy.add_argument("--no-copy-annotations", dest="copy_annotations", action="store_false")
+    defaults = CopyOptions(destination_bucket="unused")
+    copy.add_argument("--multipart-threshold", type=parse_size, default=defaults.multipart_threshold)
+    copy.add_argument("--part-size", type=parse_size, default=defaults.part_size)
+    copy.add_argument("--object-concurrency", type=int, default=defaults.object_concurrency)
+    copy.add_argument("--part-concurrency", type=int, default=defaults.part_concurrency)
+    copy.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> CopyOptions:
+    """The ``CopyOptions`` the command line asks for."""
+    destination = S3Uri.parse(args.destination)
+    return CopyOptions(
+        destination_bucket=destination.bucket, destination_prefix=destination.key, source_prefix=args.source_prefix,
+        storage_class=args.storage_class, sse=args.sse, sse_kms_key_id=args.sse_kms_key_id, acl=args.acl,
+        expected_source_owner=args.expected_source_owner, expected_destination_owner=args.expected_destination_owner,
+        requester_pays=args.requester_pays, overwrite=args.overwrite, copy_tags=args.copy_tags,
+        copy_annotations=args.copy_annotations, multipart_threshold=args.multipart_threshold,
+        part_size=args.part_size, object_concurrency=args.object_concurrency,
+        part_concurrency=args.part_concurrency, max_attempts=args.max_attempts,
+    )
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    """Copy one shard and upload its report; returns the exit code."""
+    options = options_from_args(args)
+    client = make_s3_client(max_pool_connections=options.object_concurrency + options.part_concurrency + 4)
+    rows = shard_rows(lambda: open_manifest(client, args.manifest), args.shard_index, args.shard_count)
+    report = ShardReport(args.shard_index, args.shard_count)
+    try:
+        copy_rows(client, rows, options, report.add)
+        csv_uri, json_uri = report.upload(client, args.report)
+    finally:
+        report.close()
+    summary = report.summary()
+    log.info("shard %d/%d done: %s", args.shard_index, args.shard_count, json.dumps(summary))
+    log.info("report: %s (summary %s)", csv_uri, json_uri)
+    return EXIT_OK if report.all_done else EXIT_ROWS_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mxtransfer-worker`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return run_copy(args)
+    except (ManifestError, ValueError) as error:
+        log.error("bad input: %s", error)
+        return EXIT_BAD_INPUT
+    except (ClientError, BotoCoreError) as error:
+        failure = classify(error, f"shard {args.shard_index}/{args.shard_count} of {args.manifest}")
+        log.error("%s", failure.message)
+        return EXIT_RETRY if failure.temporary else EXIT_BAD_INPUT

@@ -1,0 +1,405 @@
+"""Copy one object server-side: ``CopyObject`` up to a threshold, parallel ``UploadPartCopy`` above it.
+
+boto3's managed ``copy()`` (s3transfer) was the model for what a copy carries (metadata through HEAD, tags,
+annotations, ``CopySourceIfMatch`` on every part). It is not used because the engine also needs what it lacks:
+a skip when the destination already matches, conditional completion (``If-None-Match``/``If-Match``) so a
+destination is never overwritten silently, full-object checksum verification, per-object error
+classification for the report, and control of the upload id for resuming after a Spot reclaim.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from botocore.exceptions import ClientError
+
+from .errors import CopyError, classify
+from .manifest import ManifestRow
+from .options import CopyOptions, KeyRewriteError
+from .parts import MAX_COPY_OBJECT_SIZE, ObjectTooLargeError, choose_part_size, part_ranges
+
+SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
+
+#: Full-object checksums S3 can compute for a multipart upload from its parts, so they can be verified.
+FULL_OBJECT_ALGORITHMS = ("CRC64NVME", "CRC32C", "CRC32")
+#: Storage classes whose objects must be restored before they can be copied.
+ARCHIVED_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+#: Headers of the source that a multipart copy must set itself on the new upload.
+CONTENT_FIELDS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
+                  "Expires", "WebsiteRedirectLocation")
+
+
+@dataclass
+class CopyResult:
+    """The outcome of one manifest row, as it goes into the report."""
+
+    row: ManifestRow
+    destination_key: str
+    status: str
+    error_code: str = ""
+    message: str = ""
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Checksum:
+    algorithm: str
+    value: str
+    full_object: bool
+
+
+def _checksum(head: dict) -> _Checksum | None:
+    """The additional checksum a HEAD (with ``ChecksumMode=ENABLED``) reports, if any."""
+    for name, value in head.items():
+        if name.startswith("Checksum") and name != "ChecksumType" and isinstance(value, str):
+            checksum_type = head.get("ChecksumType")
+            if checksum_type is None:  # servers that omit the type: a multipart ETag means COMPOSITE
+                checksum_type = "COMPOSITE" if "-" in head.get("ETag", "") else "FULL_OBJECT"
+            return _Checksum(name[len("Checksum"):], value, checksum_type == "FULL_OBJECT")
+    return None
+
+
+def _compare_checksums(source: dict, other: dict) -> tuple[str, bool] | None:
+    """``(algorithm, equal)`` when both HEAD answers carry checksums that decide whether the bytes are equal:
+    full-object checksums of one algorithm always do; composite (per-part) ones only when equal, since the
+    same bytes uploaded with other part sizes give another composite value. None when they cannot decide."""
+    first, second = _checksum(source), _checksum(other)
+    if not first or not second or first.algorithm != second.algorithm or first.full_object != second.full_object:
+        return None
+    equal = first.value == second.value
+    if not first.full_object and not equal:
+        return None
+    return first.algorithm, equal
+
+
+def _same_content(source: dict, destination: dict) -> str | None:
+    """Why ``destination`` holds the same bytes as ``source`` (both HEAD answers), or None if it does not or
+    cannot be shown to. Sizes must match; then a deciding checksum, or equal ETags, decide."""
+    if source["ContentLength"] != destination["ContentLength"]:
+        return None
+    checksums = _compare_checksums(source, destination)
+    if checksums:
+        algorithm, equal = checksums
+        return f"same size and {algorithm}" if equal else None
+    if source["ETag"] == destination["ETag"]:
+        return "same size and ETag"
+    # No comparable checksum (e.g. a legacy source without one, copied by parts): like `aws s3 sync`, accept a
+    # destination of the same size written after the source was last modified.
+    if destination["LastModified"] >= source["LastModified"]:
+        return "same size, destination newer than source (no comparable checksum)"
+    return None
+
+
+class ObjectCopier:
+    """Copies single objects server-side with ``options``, running multipart parts on ``part_executor``.
+
+    Thread-safe: one copier serves all the object threads of a shard run.
+    """
+
+    def __init__(self, client, options: CopyOptions, part_executor: Executor):
+        self.client = client
+        self.options = options
+        self.part_executor = part_executor
+        self._bucket_exists: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    # -- public ----------------------------------------------------------------------------------------------
+    def copy(self, row: ManifestRow) -> CopyResult:
+        """Copy ``row``'s object (retrying temporary failures) and return its verified outcome; never raises
+        for a per-object problem."""
+        started = time.monotonic()
+        try:
+            destination_key = self.options.destination_key(row.key)
+        except KeyRewriteError as error:
+            return CopyResult(row, "", FAILED, "InvalidDestinationKey", f"{self._source_uri(row)}: {error}")
+        result = CopyResult(row, destination_key, FAILED)
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                result.status, result.message, result.bytes = self._copy_once(row, destination_key)
+                result.error_code = ""
+                break
+            except Exception as raw:  # noqa: BLE001 - every failure becomes a report row
+                error = classify(raw, f"copy {self._source_uri(row)} to s3://{self.options.destination_bucket}/{destination_key}")
+                result.error_code, result.message = error.code, error.message
+                if not error.temporary or attempt == self.options.max_attempts:
+                    break
+                time.sleep(random.uniform(0, self.options.retry_base_delay * 2 ** (attempt - 1)))
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    # -- one attempt -----------------------------------------------------------------------------------------
+    def _copy_once(self, row: ManifestRow, destination_key: str) -> tuple[str, str, int]:
+        options = self.options
+        if row.bucket == options.destination_bucket and row.key == destination_key:
+            raise CopyError("SameSourceAndDestination", f"{self._source_uri(row)} is its own destination; "
+                            "choose another destination bucket or prefix")
+        source = self._head_source(row)
+        size = source["ContentLength"]
+        self._check_copyable(row, source)
+        destination = self._head_destination(destination_key)
+        condition = {"IfNoneMatch": "*"}
+        if destination is not None:
+            reason = _same_content(source, destination)
+            if reason:
+                return SKIPPED, f"destination already matches ({reason})", size
+            if not options.overwrite:
+                raise CopyError(
+                    "DestinationExists",
+                    f"s3://{options.destination_bucket}/{destination_key} exists and differs from "
+                    f"{self._source_uri(row)} ({destination['ContentLength']:,} vs {size:,} bytes, ETag "
+                    f"{destination['ETag']} vs {source['ETag']}); set overwrite to replace it",
+                )
+            condition = {"IfMatch": destination["ETag"]}  # replace exactly what we looked at, nothing newer
+        if size <= options.multipart_threshold:
+            self._copy_object(row, source, destination_key, condition)
+            method = "CopyObject"
+        else:
+            parts = self._copy_multipart(row, source, destination_key, condition)
+            method = f"multipart copy, {parts} parts"
+        verified = self._verify(row, source, destination_key, method)
+        return SUCCEEDED, f"{method}; verified {verified}", size
+
+    def _head_source(self, row: ManifestRow) -> dict:
+        args = {"Bucket": row.bucket, "Key": row.key, "ChecksumMode": "ENABLED", **self.options.requester_payer}
+        if row.version_id:
+            args["VersionId"] = row.version_id
+        if self.options.expected_source_owner:
+            args["ExpectedBucketOwner"] = self.options.expected_source_owner
+        try:
+            return self.client.head_object(**args)
+        except ClientError as error:
+            raise self._explain_head_error(error, row.bucket, f"read {self._source_uri(row)}") from error
+
+    def _head_destination(self, key: str) -> dict | None:
+        bucket = self.options.destination_bucket
+        args = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED", **self.options.requester_payer}
+        if self.options.expected_destination_owner:
+            args["ExpectedBucketOwner"] = self.options.expected_destination_owner
+        try:
+            return self.client.head_object(**args)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey") and self._bucket_is_there(bucket):
+                return None
+            raise self._explain_head_error(error, bucket, f"read destination s3://{bucket}/{key}") from error
+
+    def _explain_head_error(self, error: ClientError, bucket: str, action: str) -> CopyError:
+        """HEAD answers carry no error body: turn a bare 404/403 into NoSuchBucket/NoSuchKey/AccessDenied."""
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey"):
+            if not self._bucket_is_there(bucket):
+                return CopyError("NoSuchBucket", f"{action}: NoSuchBucket: bucket {bucket!r} does not exist")
+            return CopyError("NoSuchKey", f"{action}: NoSuchKey: the object does not exist (deleted, or wrong key "
+                             "or version id in the manifest)")
+        return classify(error, action)
+
+    def _bucket_is_there(self, bucket: str) -> bool:
+        with self._lock:
+            known = self._bucket_exists.get(bucket)
+        if known is None:
+            try:
+                self.client.head_bucket(Bucket=bucket)
+                known = True
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                    return True  # exists but not ours to inspect (e.g. 403): let the object error speak
+                known = False
+            with self._lock:
+                self._bucket_exists[bucket] = known
+        return known
+
+    def _check_copyable(self, row: ManifestRow, source: dict) -> None:
+        archived = source.get("StorageClass") in ARCHIVED_STORAGE_CLASSES or source.get("ArchiveStatus")
+        if archived and 'ongoing-request="false"' not in source.get("Restore", ""):
+            tier = source.get("ArchiveStatus") or source.get("StorageClass")
+            raise CopyError("InvalidObjectState", f"{self._source_uri(row)} is archived ({tier}): restore it first "
+                            "(RestoreObject) and re-run the transfer")
+        try:
+            choose_part_size(source["ContentLength"], self.options.part_size)
+        except ObjectTooLargeError as error:
+            raise CopyError("EntityTooLarge", f"{self._source_uri(row)}: {error}") from error
+
+    # -- the two copy methods ------------------------------------------------------------------------------
+    def _copy_source(self, row: ManifestRow) -> dict:
+        copy_source = {"Bucket": row.bucket, "Key": row.key}
+        if row.version_id:
+            copy_source["VersionId"] = row.version_id
+        return copy_source
+
+    def _owner_and_payer_args(self) -> dict:
+        """Arguments every write to the destination carries: bucket owners and requester-pays."""
+        options = self.options
+        args = dict(options.requester_payer)
+        if options.expected_destination_owner:
+            args["ExpectedBucketOwner"] = options.expected_destination_owner
+        return args
+
+    def _object_args(self) -> dict:
+        """Storage class, encryption and ACL for the new object."""
+        options = self.options
+        args = {}
+        if options.storage_class:
+            args["StorageClass"] = options.storage_class
+        if options.sse:
+            args["ServerSideEncryption"] = options.sse
+        if options.sse_kms_key_id:
+            args["SSEKMSKeyId"] = options.sse_kms_key_id
+        if options.acl:
+            args["ACL"] = options.acl
+        return args
+
+    def _source_owner_args(self) -> dict:
+        owner = self.options.expected_source_owner
+        return {"ExpectedSourceBucketOwner": owner} if owner else {}
+
+    def _copy_object(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> None:
+        args = {
+            "Bucket": self.options.destination_bucket, "Key": destination_key, "CopySource": self._copy_source(row),
+            "CopySourceIfMatch": source["ETag"], "MetadataDirective": "COPY",
+            "TaggingDirective": "COPY" if self.options.copy_tags else "REPLACE",
+            **self._object_args(), **self._owner_and_payer_args(), **self._source_owner_args(), **condition,
+        }
+        if self.options.copy_annotations:
+            args["AnnotationDirective"] = "COPY"
+        self.client.copy_object(**args)
+
+    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> int:
+        options = self.options
+        bucket = options.destination_bucket
+        create_args = {
+            "Bucket": bucket, "Key": destination_key, "Metadata": source.get("Metadata", {}),
+            **{field: source[field] for field in CONTENT_FIELDS if field in source},
+            **self._object_args(), **self._owner_and_payer_args(),
+        }
+        tags = self._source_tags(row) if options.copy_tags else []
+        if tags:
+            create_args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags])
+        source_sum = _checksum(source)
+        verifiable = source_sum is not None and source_sum.full_object and source_sum.algorithm in FULL_OBJECT_ALGORITHMS
+        create_args["ChecksumAlgorithm"] = source_sum.algorithm if verifiable else FULL_OBJECT_ALGORITHMS[0]
+        create_args["ChecksumType"] = "FULL_OBJECT"
+        upload_id = self.client.create_multipart_upload(**create_args)["UploadId"]
+        try:
+            parts = self._copy_parts(row, source, destination_key, upload_id)
+            complete_args = {
+                "Bucket": bucket, "Key": destination_key, "UploadId": upload_id,
+                "MultipartUpload": {"Parts": parts}, "MpuObjectSize": source["ContentLength"],
+                **self._owner_and_payer_args(), **condition,
+            }
+            if verifiable:  # S3 recomputes the full-object checksum from the parts and refuses a mismatch
+                complete_args["ChecksumType"] = "FULL_OBJECT"
+                complete_args[f"Checksum{source_sum.algorithm}"] = source_sum.value
+            completed = self.client.complete_multipart_upload(**complete_args)
+        except BaseException:
+            self._abort(destination_key, upload_id)
+            raise
+        if options.copy_annotations:
+            self._copy_annotations(row, destination_key, completed["ETag"])
+        return len(parts)
+
+    def _copy_parts(self, row: ManifestRow, source: dict, destination_key: str, upload_id: str) -> list[dict]:
+        """Copy all parts, at most ``part_concurrency`` of this object in flight; stop at the first failure."""
+        size = source["ContentLength"]
+        part_size = choose_part_size(size, self.options.part_size)
+        pending_ranges = part_ranges(size, part_size)
+        base_args = {
+            "Bucket": self.options.destination_bucket, "Key": destination_key, "UploadId": upload_id,
+            "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
+            **self._owner_and_payer_args(), **self._source_owner_args(),
+        }
+        done: list[dict] = []
+        in_flight: set[Future] = set()
+        try:
+            while True:
+                while len(in_flight) < self.options.part_concurrency:
+                    part = next(pending_ranges, None)
+                    if part is None:
+                        break
+                    in_flight.add(self.part_executor.submit(self._copy_part, base_args, *part))
+                if not in_flight:
+                    break
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                done.extend(future.result() for future in finished)
+        finally:
+            for future in in_flight:
+                future.cancel()
+            wait(in_flight)
+        return sorted(done, key=lambda part: part["PartNumber"])
+
+    def _copy_part(self, base_args: dict, number: int, first: int, last: int) -> dict:
+        answer = self.client.upload_part_copy(**base_args, PartNumber=number, CopySourceRange=f"bytes={first}-{last}")
+        part = {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+        part.update({k: v for k, v in answer["CopyPartResult"].items() if k.startswith("Checksum") and k != "ChecksumType"})
+        return part
+
+    def _abort(self, destination_key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.options.destination_bucket, Key=destination_key,
+                                               UploadId=upload_id, **self._owner_and_payer_args())
+        except ClientError:
+            pass  # the copy error is what the report needs; a lifecycle rule aborts what is left
+
+    def _source_tags(self, row: ManifestRow) -> list[dict]:
+        args = {"Bucket": row.bucket, "Key": row.key, **self.options.requester_payer}
+        if row.version_id:
+            args["VersionId"] = row.version_id
+        if self.options.expected_source_owner:
+            args["ExpectedBucketOwner"] = self.options.expected_source_owner
+        return self.client.get_object_tagging(**args).get("TagSet", [])
+
+    def _copy_annotations(self, row: ManifestRow, destination_key: str, new_etag: str) -> None:
+        """Annotations do not travel with a multipart copy: list them on the source and put each on the copy,
+        conditional on the copy still being the object just completed."""
+        source_args = {"Bucket": row.bucket, "Key": row.key, **self.options.requester_payer}
+        if row.version_id:
+            source_args["VersionId"] = row.version_id
+        token = None
+        while True:
+            page = self.client.list_object_annotations(**source_args, **({"ContinuationToken": token} if token else {}))
+            for annotation in page.get("Annotations", []):
+                name = annotation["AnnotationName"]
+                payload = self.client.get_object_annotation(**source_args, AnnotationName=name)["AnnotationPayload"]
+                body = payload.read() if hasattr(payload, "read") else payload
+                self.client.put_object_annotation(
+                    Bucket=self.options.destination_bucket, Key=destination_key, AnnotationName=name,
+                    AnnotationPayload=body, ObjectIfMatch=new_etag, **self._owner_and_payer_args())
+            token = page.get("NextContinuationToken")
+            if not token:
+                return
+
+    # -- verification ---------------------------------------------------------------------------------------
+    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str) -> str:
+        """HEAD the copy and compare it with the source: size always, then the checksum, else the ETag."""
+        copy = self._head_destination(destination_key)
+        where = f"s3://{self.options.destination_bucket}/{destination_key}"
+        if copy is None or copy["ContentLength"] != source["ContentLength"]:
+            found = "nothing" if copy is None else f"{copy['ContentLength']:,} bytes"
+            raise CopyError("VerificationFailed", f"{where}: after {method}, expected {source['ContentLength']:,} "
+                            f"bytes from {self._source_uri(row)}, found {found}")
+        checksums = _compare_checksums(source, copy)
+        if checksums:
+            algorithm, equal = checksums
+            if not equal:
+                raise CopyError("VerificationFailed", f"{where}: its {algorithm} checksum differs from the "
+                                f"source's ({self._source_uri(row)})")
+            return f"size and {algorithm}"
+        if method == "CopyObject" and "-" not in source["ETag"] and not self._kms_involved(source, copy):
+            if source["ETag"] != copy["ETag"]:
+                raise CopyError("VerificationFailed", f"{where}: ETag {copy['ETag']} differs from the source's "
+                                f"{source['ETag']} ({self._source_uri(row)})")
+            return "size and ETag (MD5)"
+        return "size"
+
+    @staticmethod
+    def _kms_involved(source: dict, copy: dict) -> bool:
+        """SSE-KMS objects have ETags that are not the MD5 of their bytes, so ETags cannot be compared."""
+        return "aws:kms" in (source.get("ServerSideEncryption", ""), copy.get("ServerSideEncryption", ""))
+
+    @staticmethod
+    def _source_uri(row: ManifestRow) -> str:
+        return f"s3://{row.bucket}/{row.key}" + (f"?versionId={row.version_id}" if row.version_id else "")

@@ -1,0 +1,60 @@
+"""Classify S3 errors as temporary (retry) or permanent, with a message naming the cause and a hint."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+#: Codes S3 answers when it is overloaded or failed internally: worth retrying with backoff.
+TEMPORARY_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+    "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable", "OperationAborted",
+    "500", "502", "503", "504",
+})
+
+#: What a user should do about the permanent errors the engine meets.
+HINTS = {
+    "NoSuchKey": "the object does not exist (deleted, or wrong key or version id in the manifest)",
+    "NoSuchBucket": "the bucket does not exist or its name is misspelled",
+    "NoSuchVersion": "the version id named in the manifest does not exist",
+    "AccessDenied": "check that the job role may read the source (s3:GetObject, s3:GetObjectTagging) and write "
+    "the destination (s3:PutObject, s3:PutObjectTagging), the bucket policies, KMS key policies, and the "
+    "expected bucket owner accounts",
+    "InvalidObjectState": "the object is archived (Glacier Flexible Retrieval/Deep Archive or an archive tier): "
+    "restore it first (RestoreObject) and re-run the transfer",
+    "PreconditionFailed": "the source changed while it was being copied (its ETag no longer matches), or "
+    "someone else wrote the destination meanwhile; re-run to compare and copy again",
+    "KMS.AccessDeniedException": "the job role may not use the KMS key of the source or destination object",
+    "KMS.DisabledException": "the KMS key is disabled",
+    "NoSuchUpload": "the multipart upload was aborted or expired (a lifecycle rule may abort incomplete uploads)",
+}
+
+
+class CopyError(Exception):
+    """A failure to copy one object: an error ``code``, a message for people, and whether a retry may help."""
+
+    def __init__(self, code: str, message: str, temporary: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.temporary = temporary
+
+
+def classify(error: Exception, action: str) -> CopyError:
+    """Turn a botocore exception raised while doing ``action`` (e.g. "copy s3://a/b") into a ``CopyError``."""
+    if isinstance(error, CopyError):
+        return error
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        code = {"404": "NotFound", "403": "AccessDenied", "412": "PreconditionFailed"}.get(code, code)
+        text = details.get("Message") or code
+        if "kms" in text.lower() and code == "AccessDenied":
+            code = "KMS.AccessDeniedException"
+        hint = HINTS.get(code)
+        message = f"{action}: {code}: {text}" + (f" ({hint})" if hint else "")
+        return CopyError(code, message, temporary=code in TEMPORARY_CODES)
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return CopyError("ConnectionError", f"{action}: connection failed: {error}", temporary=True)
+    if isinstance(error, BotoCoreError):
+        return CopyError(type(error).__name__, f"{action}: {error}", temporary=False)
+    raise error

@@ -1,0 +1,80 @@
+"""The copy options shared by the worker CLI, the Lambda driver, the Airflow operators and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .parts import MAX_COPY_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, MiB
+
+#: S3's longest object key, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
+class KeyRewriteError(ValueError):
+    """A source key cannot be mapped to a destination key (outside the source prefix, or too long)."""
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """Where and how objects are copied.
+
+    ``source_prefix`` is replaced by ``destination_prefix`` in every key (``src/prefix/a.mov`` becomes
+    ``dst/prefix/a.mov``); rows outside ``source_prefix`` fail. Objects up to ``multipart_threshold`` bytes
+    are copied with one ``CopyObject``; larger ones by parallel ``UploadPartCopy`` of about ``part_size``.
+    An existing destination that differs from its source fails its row unless ``overwrite`` is set.
+    """
+
+    destination_bucket: str
+    destination_prefix: str = ""
+    source_prefix: str = ""
+    storage_class: str | None = None
+    #: ``AES256`` (SSE-S3) or ``aws:kms`` (SSE-KMS, with ``sse_kms_key_id``); None keeps the bucket default.
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    #: A canned ACL such as ``bucket-owner-full-control``, for destination buckets that still use ACLs.
+    acl: str | None = None
+    expected_source_owner: str | None = None
+    expected_destination_owner: str | None = None
+    requester_pays: bool = False
+    overwrite: bool = False
+    copy_tags: bool = True
+    #: Copy S3 object annotations (multipart copies list and re-put them after completion).
+    copy_annotations: bool = True
+    multipart_threshold: int = 256 * MiB
+    part_size: int = 64 * MiB
+    object_concurrency: int = 32
+    part_concurrency: int = 32
+    #: Attempts per object for temporary failures (throttling, 5xx, timeouts) after botocore's own retries.
+    max_attempts: int = 4
+    retry_base_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.destination_bucket:
+            raise ValueError("destination_bucket is required")
+        if not 0 < self.multipart_threshold <= MAX_COPY_OBJECT_SIZE:
+            raise ValueError(f"multipart_threshold must be between 1 and {MAX_COPY_OBJECT_SIZE} bytes (CopyObject's limit)")
+        if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
+            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
+        if self.sse not in (None, "AES256", "aws:kms"):
+            raise ValueError(f"sse must be 'AES256' or 'aws:kms', not {self.sse!r}")
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise ValueError("sse_kms_key_id needs sse='aws:kms'")
+        if self.object_concurrency < 1 or self.part_concurrency < 1 or self.max_attempts < 1:
+            raise ValueError("object_concurrency, part_concurrency and max_attempts must be at least 1")
+
+    def destination_key(self, source_key: str) -> str:
+        """The destination key for ``source_key``: the source prefix replaced by the destination prefix."""
+        if not source_key.startswith(self.source_prefix):
+            raise KeyRewriteError(f"key is not under the source prefix {self.source_prefix!r}")
+        key = self.destination_prefix + source_key[len(self.source_prefix):]
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise KeyRewriteError(
+                f"destination key would be {len(key.encode('utf-8'))} bytes after the prefix rewrite, "
+                f"over S3's {MAX_KEY_BYTES}-byte limit"
+            )
+        return key
+
+    @property
+    def requester_payer(self) -> dict:
+        """The ``RequestPayer`` argument for every request when the buckets are requester-pays."""
+        return {"RequestPayer": "requester"} if self.requester_pays else {}
