@@ -1,0 +1,1 @@
+"""Benchmarks and the tools they need (the S3 emulator lives in :mod:`benchmarks.s3emulator`)."""

@@ -1,0 +1,115 @@
+"""The emulator's own ceiling: ``python -m benchmarks.s3emulator.selfbench [--seconds 5] [--connections 64]``.
+
+Starts the emulator in its own process (no latency, instant copies, no rate ceilings), fills a bucket with
+virtual objects, then drives it with raw keep-alive HTTP/1.1 requests from client processes (asyncio, a few
+microseconds of client CPU per request) and prints requests per second for HeadObject and CopyObject, plus
+requests per CPU-second of the server process: the rate it would reach with a core to itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+OBJECTS = 1000
+
+
+def _request(operation: str, index: int, host: str) -> bytes:
+    source = f"/bench/src/{index % OBJECTS:06d}"
+    if operation == "HeadObject":
+        return f"HEAD {source} HTTP/1.1\r\nHost: {host}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\n\r\n".encode()
+    return (f"PUT /bench/dst/{index:09d} HTTP/1.1\r\nHost: {host}\r\nx-amz-copy-source: {source[1:]}\r\n"
+            f"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+async def _connection(host: str, port: int, operation: str, start: int, step: int, deadline: float, counts: Counter) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    index = start
+    while time.monotonic() < deadline:
+        writer.write(_request(operation, index, f"{host}:{port}"))
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length and operation != "HeadObject":
+            await reader.readexactly(length)
+        counts[int(head[9:12])] += 1
+        index += step
+    writer.close()
+
+
+def _client(url: str, operation: str, connections: int, process_index: int, processes: int, seconds: float, queue) -> None:
+    parts = urlsplit(url)
+    counts: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    step = connections * processes
+
+    async def run() -> None:
+        await asyncio.gather(*(
+            _connection(parts.hostname, parts.port, operation, process_index * connections + c, step, deadline, counts)
+            for c in range(connections)
+        ))
+
+    asyncio.run(run())
+    queue.put(dict(counts))
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, server_pid: int, operation: str, seconds: float, connections: int, processes: int) -> dict:
+    """Drive ``operation`` for ``seconds``; returns counts by status, requests/s and requests per server CPU-second."""
+    queue = multiprocessing.Queue()
+    cpu_before, wall_before = _cpu_seconds(server_pid), time.monotonic()
+    workers = [multiprocessing.Process(target=_client, args=(url, operation, connections, i, processes, seconds, queue))
+               for i in range(processes)]
+    for worker in workers:
+        worker.start()
+    statuses: Counter = Counter()
+    for _ in workers:
+        statuses.update(queue.get())
+    for worker in workers:
+        worker.join()
+    wall, cpu = time.monotonic() - wall_before, _cpu_seconds(server_pid) - cpu_before
+    total = sum(statuses.values())
+    return {"operation": operation, "statuses": dict(statuses), "requests": total,
+            "per_second": total / wall, "per_server_cpu_second": total / cpu if cpu else float("nan")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.s3emulator.selfbench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per operation")
+    parser.add_argument("--connections", type=int, default=64, help="per client process")
+    parser.add_argument("--client-processes", type=int, default=1)
+    args = parser.parse_args(argv)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.s3emulator", "--port", "0", "--latency-ms", "0", "--bandwidth-mbps", "0",
+         "--write-rate", "0", "--read-rate", "0", "--populate", f"bench/src/:{OBJECTS}:1G"],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
+    try:
+        url = server.stdout.readline().strip()
+        print(f"emulator at {url}; {args.client_processes} client process(es) x {args.connections} connections,"
+              f" {args.seconds:g} s per operation, {os.cpu_count()} CPUs")
+        for operation in ("HeadObject", "CopyObject"):
+            result = measure(url, server.pid, operation, args.seconds, args.connections, args.client_processes)
+            print(f"{operation:>11}: {result['per_second']:8.0f} requests/s  "
+                  f"({result['per_server_cpu_second']:.0f} per server CPU-second; statuses {result['statuses']})")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
