@@ -127,13 +127,11 @@ def test_throttling_is_retried_then_succeeds(client):
     stubber.add_client_error("head_object", "404", http_status_code=404, expected_params={
         "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
     stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": SOURCE_ETAG}}, copy_params)
-    stubber.add_response("head_object", source_head(100), {
-        "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
     with stubber:
         result = copy(client, options())
     stubber.assert_no_pending_responses()
     assert result.status == SUCCEEDED, result.message
-    assert result.message == "CopyObject; verified size and ETag (MD5)"
+    assert result.message == "CopyObject; verified ETag (MD5) in the copy's response"
 
 
 def test_access_denied_is_permanent_with_a_hint(client):
@@ -168,14 +166,29 @@ def test_annotations_follow_a_multipart_copy_conditional_on_the_new_etag(client)
     assert result.status == SUCCEEDED, result.message
 
 
+def test_kms_encrypted_copy_is_verified_by_size_with_a_head(client):
+    """SSE-KMS ETags are not MD5s of the bytes: the copy's answer cannot prove its content, so the copier
+    HEADs the copy and checks its size."""
+    stubber = Stubber(client)
+    stubber.add_response("head_object", source_head(100), None)
+    stubber.add_client_error("head_object", "404", http_status_code=404)
+    stubber.add_response("head_bucket", {}, None)
+    stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": '"kms-etag"'}, "ServerSideEncryption": "aws:kms"}, None)
+    stubber.add_response("head_object", {**source_head(99), "ServerSideEncryption": "aws:kms"}, None)
+    with stubber:
+        result = copy(client, options(max_attempts=1, sse="aws:kms", sse_kms_key_id="alias/media"))
+    stubber.assert_no_pending_responses()
+    assert (result.status, result.error_code) == (FAILED, "VerificationFailed")
+    assert "expected 100 bytes" in result.message and "found 99 bytes" in result.message
+
+
 def test_destination_checksum_mismatch_fails_verification(client):
     stubber = Stubber(client)
     head = {**source_head(100), "ChecksumCRC64NVME": "AAAAAAAAAAA=", "ChecksumType": "FULL_OBJECT"}
     stubber.add_response("head_object", head, None)
     stubber.add_client_error("head_object", "404", http_status_code=404)
     stubber.add_response("head_bucket", {}, None)
-    stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": SOURCE_ETAG}}, None)
-    stubber.add_response("head_object", {**head, "ChecksumCRC64NVME": "BBBBBBBBBBB="}, None)
+    stubber.add_response("copy_object", {"CopyObjectResult": {"ETag": SOURCE_ETAG, "ChecksumCRC64NVME": "BBBBBBBBBBB="}}, None)
     with stubber:
         result = copy(client, options(max_attempts=1))
     assert (result.status, result.error_code) == (FAILED, "VerificationFailed")

@@ -157,12 +157,11 @@ class ObjectCopier:
                 )
             condition = {"IfMatch": destination["ETag"]}  # replace exactly what we looked at, nothing newer
         if size <= options.multipart_threshold:
-            self._copy_object(row, source, destination_key, condition)
-            method = "CopyObject"
+            method, answer = "CopyObject", self._copy_object(row, source, destination_key, condition)
         else:
             parts = self._copy_multipart(row, source, destination_key, condition)
-            method = f"multipart copy, {parts} parts"
-        verified = self._verify(row, source, destination_key, method)
+            method, answer = f"multipart copy, {parts} parts", None
+        verified = self._verify(row, source, destination_key, method, answer)
         return SUCCEEDED, f"{method}; verified {verified}", size
 
     def _head_source(self, row: ManifestRow) -> dict:
@@ -257,7 +256,8 @@ class ObjectCopier:
         owner = self.options.expected_source_owner
         return {"ExpectedSourceBucketOwner": owner} if owner else {}
 
-    def _copy_object(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> None:
+    def _copy_object(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> dict:
+        """CopyObject; returns the new object's ETag, checksum and encryption from S3's answer."""
         args = {
             "Bucket": self.options.destination_bucket, "Key": destination_key, "CopySource": self._copy_source(row),
             "CopySourceIfMatch": source["ETag"], "MetadataDirective": "COPY",
@@ -266,7 +266,8 @@ class ObjectCopier:
         }
         if self.options.copy_annotations:
             args["AnnotationDirective"] = "COPY"
-        self.client.copy_object(**args)
+        response = self.client.copy_object(**args)
+        return {**response["CopyObjectResult"], "ServerSideEncryption": response.get("ServerSideEncryption", "")}
 
     def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> int:
         options = self.options
@@ -373,27 +374,42 @@ class ObjectCopier:
                 return
 
     # -- verification ---------------------------------------------------------------------------------------
-    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str) -> str:
-        """HEAD the copy and compare it with the source: size always, then the checksum, else the ETag."""
+    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str,
+                answer: dict | None = None) -> str:
+        """Compare the copy with the source. A full-object checksum or MD5 ETag in the copy request's own
+        ``answer`` settles it without another request (equal content implies equal size); otherwise HEAD the
+        copy and compare its size, then its checksum or ETag where they are comparable."""
+        if answer is not None:
+            verdict = self._content_verdict(row, source, answer, destination_key, method)
+            if verdict:
+                return f"{verdict} in the copy's response"
         copy = self._head_destination(destination_key)
-        where = f"s3://{self.options.destination_bucket}/{destination_key}"
         if copy is None or copy["ContentLength"] != source["ContentLength"]:
             found = "nothing" if copy is None else f"{copy['ContentLength']:,} bytes"
-            raise CopyError("VerificationFailed", f"{where}: after {method}, expected {source['ContentLength']:,} "
-                            f"bytes from {self._source_uri(row)}, found {found}")
+            raise CopyError("VerificationFailed", f"s3://{self.options.destination_bucket}/{destination_key}: after "
+                            f"{method}, expected {source['ContentLength']:,} bytes from {self._source_uri(row)}, "
+                            f"found {found}")
+        verdict = self._content_verdict(row, source, copy, destination_key, method)
+        return f"size and {verdict}" if verdict else "size"
+
+    def _content_verdict(self, row: ManifestRow, source: dict, copy: dict, destination_key: str,
+                         method: str) -> str | None:
+        """What proves ``copy`` (a HEAD or copy answer) has the source's bytes, None if nothing comparable;
+        raises ``VerificationFailed`` when a comparable checksum or ETag differs."""
+        where = f"s3://{self.options.destination_bucket}/{destination_key}"
         checksums = _compare_checksums(source, copy)
         if checksums:
             algorithm, equal = checksums
             if not equal:
                 raise CopyError("VerificationFailed", f"{where}: its {algorithm} checksum differs from the "
                                 f"source's ({self._source_uri(row)})")
-            return f"size and {algorithm}"
+            return algorithm
         if method == "CopyObject" and "-" not in source["ETag"] and not self._kms_involved(source, copy):
             if source["ETag"] != copy["ETag"]:
                 raise CopyError("VerificationFailed", f"{where}: ETag {copy['ETag']} differs from the source's "
                                 f"{source['ETag']} ({self._source_uri(row)})")
-            return "size and ETag (MD5)"
-        return "size"
+            return "ETag (MD5)"
+        return None
 
     @staticmethod
     def _kms_involved(source: dict, copy: dict) -> bool:
