@@ -64,10 +64,8 @@ def malformed_xml() -> S3Error:
     )
 
 
-def invalid_object_state(storage_class: str) -> S3Error:
-    return S3Error(
-        403, "InvalidObjectState", "The operation is not valid for the object's storage class", StorageClass=storage_class
-    )
+def invalid_object_state(storage_class: str, message: str = "The operation is not valid for the object's storage class") -> S3Error:
+    return S3Error(403, "InvalidObjectState", message, StorageClass=storage_class)
 
 
 def slow_down() -> S3Error:

@@ -325,7 +325,7 @@ class S3App:
         checksums = {algorithm: value} if value is not None else None
         return self.store.virtual(body.size, self.store.new_content_id(f"put:{body.md5}"), md5=body.md5, checksums=checksums)
 
-    def _object_headers(self, context: Context, record: ObjectRecord) -> list[tuple[str, str]]:
+    def _object_headers(self, context: Context, record: ObjectRecord, whole: bool = True) -> list[tuple[str, str]]:
         headers = [
             ("ETag", f'"{record.etag}"'),
             ("Last-Modified", http_date(record.last_modified)),
@@ -341,7 +341,7 @@ class S3App:
             headers.append(("x-amz-tagging-count", str(len(record.tags))))
         if record.restored and record.storage_class in ARCHIVED_STORAGE_CLASSES:
             headers.append(("x-amz-restore", 'ongoing-request="false", expiry-date="Fri, 01 Jan 2100 00:00:00 GMT"'))
-        if context.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and record.checksum:
+        if whole and context.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and record.checksum:
             headers.append((f"x-amz-checksum-{record.checksum_algorithm.lower()}", record.checksum))
             headers.append(("x-amz-checksum-type", record.checksum_type))
         return headers
@@ -396,7 +396,7 @@ class S3App:
         if version not in (None, "null"):
             raise errors.invalid_argument("Invalid version id specified", "x-amz-copy-source", raw)
         if record.storage_class in ARCHIVED_STORAGE_CLASSES and not record.restored:
-            raise errors.invalid_object_state(record.storage_class)
+            raise errors.invalid_object_state(record.storage_class, "Operation is not valid for the source object's storage class")
         self._check_read_conditions(context, record, "x-amz-copy-source-")
         return record
 
@@ -438,7 +438,9 @@ class S3App:
         if context.request.body.data:
             location = _parse_xml(context.request.body.data).find("LocationConstraint")
             region = location.text if location is not None and location.text else region
-        self.store.create_bucket(name, context.account, region)
+        existing = self.store.buckets.get(name)
+        if not (existing is not None and existing.owner == context.account and existing.region == "us-east-1"):
+            self.store.create_bucket(name, context.account, region)  # us-east-1 answers 200 to its owner's re-create
         return Response(200, [("Location", f"/{name}")])
 
     async def head_bucket(self, context: Context) -> Response:
@@ -588,7 +590,8 @@ class S3App:
         if not head and record.storage_class in ARCHIVED_STORAGE_CLASSES and not record.restored:
             raise errors.invalid_object_state(record.storage_class)
         self._check_read_conditions(context, record)
-        headers = self._object_headers(context, record)
+        ranged = "partNumber" in context.query or ("range" in context.headers and record.size > 0)
+        headers = self._object_headers(context, record, whole=not ranged)  # S3 gives no full-object checksum for a range
         size = record.size
         start, end, status = 0, size, 200
         part_number = context.query.get("partNumber")
@@ -800,7 +803,7 @@ class S3App:
             parts.append(part)
         for part in parts[:-1]:
             if part.content.size < MIN_PART_SIZE:
-                raise S3Error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size",
+                raise S3Error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.",
                               ProposedSize=part.content.size, MinSizeAllowed=MIN_PART_SIZE, PartNumber=part.number,
                               ETag=part.etag)
         self._check_write_conditions(context, bucket.objects.get(context.key))

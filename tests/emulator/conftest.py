@@ -1,0 +1,82 @@
+"""Fixtures for the S3 emulator's tests: the emulator itself, moto's server (``s3_server`` from the top-level
+conftest) as a reference, and boto3 clients for either."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _REPO not in sys.path:  # `pytest` (unlike `python -m pytest`) does not put the repository root on sys.path
+    sys.path.insert(0, _REPO)
+
+from benchmarks.s3emulator import S3Emulator  # noqa: E402
+
+MiB = 1024 * 1024
+_SESSION = boto3.session.Session()  # one session: its loaded service models make later clients cheap
+
+
+def make_client(endpoint: str, access_key: str = "testing", **config):
+    """A boto3 S3 client for ``endpoint`` with path-style addressing and, unless overridden, no retries."""
+    options = {"s3": {"addressing_style": "path"}, "retries": {"mode": "standard", "max_attempts": 1},
+               "request_checksum_calculation": "when_required"}
+    options.update(config)
+    return _SESSION.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access_key,
+        aws_secret_access_key="testing", aws_session_token=None, config=Config(**options),
+    )
+
+
+def unique(stem: str = "bkt") -> str:
+    return f"{stem}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """One emulator for the whole session: no latency, instant copies, no rate ceilings, 16 MiB real bytes."""
+    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0, small_object_max=16 * MiB) as instance:
+        yield instance
+
+
+@pytest.fixture
+def fresh_emulator():
+    """A private emulator a test may reconfigure (faults, ceilings, bandwidth)."""
+    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0, copy_keepalive_s=0) as instance:
+        yield instance
+
+
+@pytest.fixture(params=["emulator", "moto"])
+def endpoint(request) -> str:
+    """The endpoint of the emulator and of moto's server in turn, for calls both implement like S3."""
+    if request.param == "moto":
+        return request.getfixturevalue("s3_server")
+    return request.getfixturevalue("emulator").url
+
+
+@pytest.fixture
+def client(endpoint):
+    return make_client(endpoint)
+
+
+@pytest.fixture
+def bucket(client) -> str:
+    name = unique()
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def emu_client(emulator):
+    return make_client(emulator.url)
+
+
+@pytest.fixture
+def emu_bucket(emulator) -> str:
+    name = unique()
+    emulator.create_bucket(name)
+    return name
