@@ -21,3 +21,6 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# AWS deployment targets (install, publish, outputs): see infra/README.md.
+-include infra/infra.mk
