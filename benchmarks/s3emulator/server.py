@@ -116,29 +116,31 @@ class S3Emulator:
         return self._call(self._put_virtual_objects, bucket, list(items), attributes)
 
     def _put_virtual_objects(self, bucket_name: str, items: list[tuple[str, int]], attributes: dict) -> list[dict]:
-        bucket = self.store.bucket(bucket_name)
+        store, bucket = self.store, self.store.bucket(bucket_name)
+        options = dict(attributes)
+        etag, parts = options.pop("etag", None), options.pop("parts", None)
+        content_id = options.pop("content_id", None)
+        checksums = options.pop("checksums", None)
+        algorithm = options.pop("checksum_algorithm", "CRC64NVME")
+        last_modified = options.pop("last_modified", None) or time.time()
+        owner = options.pop("owner", bucket.owner)
         results = []
         for key, size in items:
-            options = dict(attributes)
-            etag, parts = options.pop("etag", None), options.pop("parts", None)
-            content_id = options.pop("content_id", None) or self.store.new_content_id(f"{bucket_name}/{key}")
-            checksums = options.pop("checksums", None)
-            algorithm = options.pop("checksum_algorithm", "CRC64NVME")
+            identity = content_id or store.new_content_id(f"{bucket_name}/{key}")
             if size == 0:
                 content = Content.from_bytes(b"")
             else:
-                content = self.store.virtual(size, content_id, md5=None if parts else etag, checksums=checksums)
+                content = store.virtual(size, identity, md5=None if parts else etag, checksums=checksums)
             if parts:
-                etag = etag or hashlib.md5(f"{content_id}/parts".encode()).hexdigest() + f"-{parts}"
+                object_etag = etag or hashlib.md5(f"{identity}/parts".encode()).hexdigest() + f"-{parts}"
             else:
-                etag = self.store.md5(content)
-            record = ObjectRecord(
-                key, content, etag, options.pop("last_modified", None) or time.time(), options.pop("owner", bucket.owner),
-                checksum_algorithm=algorithm, checksum_type="FULL_OBJECT", checksum=self.store.checksum(content, algorithm),
-                part_sizes=_even_parts(size, parts) if parts else None, **options,
-            )
-            bucket.put(record)
-            results.append({"ETag": etag, "Checksum": record.checksum, "ChecksumAlgorithm": algorithm})
+                object_etag = store.md5(content)
+            checksum = store.checksum(content, algorithm)
+            bucket.put(ObjectRecord(
+                key, content, object_etag, last_modified, owner, checksum_algorithm=algorithm, checksum_type="FULL_OBJECT",
+                checksum=checksum, part_sizes=_even_parts(size, parts) if parts else None, **options,
+            ))
+            results.append({"ETag": object_etag, "Checksum": checksum, "ChecksumAlgorithm": algorithm})
         return results
 
     def stats(self) -> dict:

@@ -257,6 +257,11 @@ class Store:
                 return base
         return None
 
+    @staticmethod
+    def _identity(content: Content, whole_base: Base | None) -> str:
+        """What derived digests of virtual content hash: its content id when it is one whole base, else its segments."""
+        return content.segments[0][0] if whole_base is not None else repr(content.segments)
+
     def md5(self, content: Content) -> str:
         """MD5 (hex) of the content: real for bytes, declared or derived for virtual content."""
         if content._md5 is None:
@@ -267,7 +272,7 @@ class Store:
                 if base is not None and base.md5:
                     content._md5 = base.md5
                 else:
-                    content._md5 = _fake_digest("md5", repr(content.segments), 16).hex()
+                    content._md5 = _fake_digest("md5", self._identity(content, base), 16).hex()
         return content._md5
 
     def checksum(self, content: Content, algorithm: str) -> str:
@@ -276,11 +281,11 @@ class Store:
         if value is None:
             raw = compute_checksum(algorithm, content.data) if content.data is not None else None
             if raw is None:
-                base = self._whole_base(content)
+                base = self._whole_base(content) if content.data is None else None
                 if base is not None and algorithm in base.checksums:
                     value = base.checksums[algorithm]
                 else:
-                    identity = repr(content.segments) if content.data is None else self.md5(content)
+                    identity = self._identity(content, base) if content.data is None else self.md5(content)
                     raw = _fake_digest(algorithm, identity, _CHECKSUM_BYTES[algorithm])
             content._checksums[algorithm] = value = value or b64(raw)
         return value

@@ -4,8 +4,11 @@ conftest) as a reference, and boto3 clients for either."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import threading
 import uuid
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -80,3 +83,29 @@ def emu_bucket(emulator) -> str:
     name = unique()
     emulator.create_bucket(name)
     return name
+
+
+def pipelined(url: str, requests: list[tuple[str, str, dict[str, str]]]) -> list[tuple[int, bytes]]:
+    """Send ``(method, path, headers)`` requests pipelined on one keep-alive connection; returns (status, body)
+    per request. Far cheaper than boto3 (~3 ms of CPU per call) for thousands of requests."""
+    address = urlsplit(url)
+    payload = b"".join(
+        f"{method} {path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Length: 0\r\n".encode()
+        + b"".join(f"{name}: {value}\r\n".encode() for name, value in headers.items()) + b"\r\n"
+        for method, path, headers in requests
+    )
+    results = []
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()
+        stream = sock.makefile("rb")
+        for method, _, _ in requests:
+            status = int(stream.readline().split()[1])
+            length = 0
+            while (line := stream.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            results.append((status, stream.read(length) if method != "HEAD" else b""))
+        sender.join()
+    return results
