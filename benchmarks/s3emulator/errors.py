@@ -18,7 +18,7 @@ class S3Error(Exception):
     def to_xml(self, request_id: str) -> bytes:
         extra = "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in self.fields.items())
         return (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<?xml version="1.0" encoding="UTF-8"?>\n'  # the declaration exactly as handlers._XML_DECLARATION
             f"<Error><Code>{self.code}</Code><Message>{escape(self.message)}</Message>{extra}"
             f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
         ).encode()

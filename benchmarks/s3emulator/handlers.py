@@ -47,8 +47,11 @@ def http_date(timestamp: float) -> str:
     return formatdate(timestamp, usegmt=True)
 
 
+_XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
 def _xml(root: str, inner: str) -> bytes:
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{_NS}">{inner}</{root}>'.encode()
+    return _XML_DECLARATION + f'<{root} xmlns="{_NS}">{inner}</{root}>'.encode()
 
 
 def _el(name: str, value: object) -> str:
@@ -144,10 +147,14 @@ class S3App:
             self.error_codes[error.code] += 1
             status = 200 if exchange.started else error.status
             body = b"" if request.method == "HEAD" else error.to_xml(request_id)
+            if exchange.started:
+                body = body.removeprefix(_XML_DECLARATION)
             headers = self._base_headers(request_id)
             if body:
                 headers.append(("Content-Type", "application/xml"))
             return Response(status, headers, body)
+        if exchange.started and isinstance(response.body, bytes):
+            response.body = response.body.removeprefix(_XML_DECLARATION)
         response.headers[:0] = self._base_headers(request_id)
         return response
 
@@ -410,6 +417,7 @@ class S3App:
             await asyncio.sleep(delay)
             return
         await context.exchange.start(200, self._base_headers(context.request_id) + [("Content-Type", "application/xml")])
+        await context.exchange.send_chunk(_XML_DECLARATION)  # like S3: the declaration, spaces, then the result
         while delay > 0:
             await asyncio.sleep(min(keepalive, delay))
             delay -= keepalive

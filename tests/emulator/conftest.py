@@ -101,11 +101,19 @@ def pipelined(url: str, requests: list[tuple[str, str, dict[str, str]]]) -> list
         stream = sock.makefile("rb")
         for method, _, _ in requests:
             status = int(stream.readline().split()[1])
-            length = 0
+            headers = {}
             while (line := stream.readline()) not in (b"\r\n", b""):
                 name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            results.append((status, stream.read(length) if method != "HEAD" else b""))
+                headers[name.strip().lower()] = value.strip()
+            if method == "HEAD":
+                body = b""
+            elif headers.get(b"transfer-encoding") == b"chunked":
+                body = b""
+                while size := int(stream.readline().split(b";")[0], 16):
+                    body += stream.read(size + 2)[:-2]
+                stream.readline()
+            else:
+                body = stream.read(int(headers.get(b"content-length", 0)))
+            results.append((status, body))
         sender.join()
     return results
