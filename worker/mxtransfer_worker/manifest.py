@@ -1,10 +1,11 @@
 """S3 Batch Operations CSV manifests (``bucket,key[,versionId]``, keys URL-encoded) and S3 Inventory reports.
 
 A manifest line is ``bucket,key`` or ``bucket,key,versionId`` with the key URL-encoded the way S3 Batch
-Operations and S3 Inventory encode keys: form-style encoding (``urllib.parse.quote_plus``), where a space is
-``+``, a ``+`` is ``%2B`` and every other byte outside ``A-Z a-z 0-9 _ . - ~ /`` of the key's UTF-8 form is
-``%XX``. Since commas, quotes and newlines are encoded, written lines need no CSV quoting; reading still
-accepts quoted fields (S3 Inventory quotes every field). Sources:
+Operations and S3 Inventory encode keys: form-style encoding of the key's UTF-8 bytes, where a space is
+``+`` and a ``+`` is ``%2B``, so reading needs ``unquote_plus`` (``%20`` also reads as a space). Writing
+uses ``quote_plus(key, safe="/")``: every byte outside ``A-Z a-z 0-9 _ . - ~ /`` becomes ``%XX``, so commas,
+quotes and newlines never need CSV quoting; reading still accepts quoted fields (S3 Inventory quotes every
+field). Version ids are written and read as they are. Sources:
 
 - "The contents of the manifest must be URL encoded": S3 Batch Operations basics,
   https://docs.aws.amazon.com/AmazonS3/latest/dev/batch-ops-basics.html
@@ -114,7 +115,9 @@ def decode_key(text: str) -> str:
     try:
         return unquote_plus(text, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as error:
-        raise ValueError(f"bad URL encoding in key {text!r}: its %XX escapes are not valid UTF-8 ({error.reason})") from None
+        raise ValueError(
+            f"bad URL encoding in key {text!r}: its %XX escapes are not valid UTF-8 ({error.reason})"
+        ) from None
 
 
 def read_manifest(
@@ -258,7 +261,10 @@ def _without_bom(lines: Iterable[str]) -> Iterator[str]:
     return iterator if first is None else itertools.chain((first.removeprefix(_BOM),), iterator)
 
 
-def _next_size(size_records: Iterator[tuple[int, list[str]]], sizes_source: str, rows: int, name: str, line: int) -> int:
+def _next_size(
+    size_records: Iterator[tuple[int, list[str]]], sizes_source: str, rows: int, name: str, line: int
+) -> int:
+    """The sidecar's size for manifest row number ``rows + 1`` (on ``line`` of ``name``)."""
     record = next(size_records, None)
     if record is None:
         raise ManifestError(f"no size for this row: {sizes_source} ends after {rows} sizes", name, line)
@@ -272,7 +278,9 @@ def _is_decimal(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _make_row(bucket: str, encoded_key: str, version_id: str | None, size: int | None, line: int, source: str) -> ManifestRow:
+def _make_row(
+    bucket: str, encoded_key: str, version_id: str | None, size: int | None, line: int, source: str
+) -> ManifestRow:
     """A validated row: a valid bucket name, a well-encoded non-empty key; an empty version id means none."""
     if not bucket:
         raise ManifestError("empty bucket name", source, line)
@@ -322,7 +330,9 @@ def _inventory_rows(lines: Iterable[str], columns: list[str], source: str) -> It
     position = {column: index for index, column in enumerate(columns)}
     for line, fields in _records(lines, source):
         if len(fields) != len(columns):
-            raise ManifestError(f"expected {len(columns)} columns ({', '.join(columns)}), got {len(fields)}", source, line)
+            raise ManifestError(
+                f"expected {len(columns)} columns ({', '.join(columns)}), got {len(fields)}", source, line
+            )
         field = {column: fields[index] for column, index in position.items()}
         if field.get("IsDeleteMarker", "").lower() == "true":
             continue
