@@ -15,13 +15,11 @@ import re
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import classify
-from .manifest import ManifestError, open_manifest
+from .manifest import ManifestError
 from .options import CopyOptions
-from .report import ShardReport
-from .runner import copy_rows
 from .s3client import make_s3_client
 from .s3uri import S3Uri
-from .sharding import shard_rows
+from .shard import run_shard
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_BAD_INPUT, EXIT_RETRY = 0, 1, 2, 75
 _UNITS = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "KB": 10**3, "MB": 10**6,
@@ -83,21 +81,36 @@ def options_from_args(args: argparse.Namespace) -> CopyOptions:
     )
 
 
+def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options: CopyOptions) -> list[str]:
+    """The ``copy`` command line (without the program name) that runs a shard of this transfer with ``options``;
+    the shard index comes from ``AWS_BATCH_JOB_ARRAY_INDEX``. The inverse of ``options_from_args``."""
+    defaults = CopyOptions(destination_bucket="unused")
+    if options.retry_base_delay != defaults.retry_base_delay:
+        raise ValueError("retry_base_delay has no worker command-line flag: leave it at its default")
+    arguments = ["copy", "--manifest", manifest_uri,
+                 "--destination", str(S3Uri(options.destination_bucket, options.destination_prefix)),
+                 "--report", report_uri, "--shard-count", str(shard_count)]
+    for name in ("source_prefix", "storage_class", "sse", "sse_kms_key_id", "acl", "expected_source_owner",
+                 "expected_destination_owner", "multipart_threshold", "part_size", "object_concurrency",
+                 "part_concurrency", "max_attempts"):
+        value = getattr(options, name)
+        if value != getattr(defaults, name):
+            arguments += ["--" + name.replace("_", "-"), str(value)]
+    arguments += [flag for flag, wanted in (("--requester-pays", options.requester_pays),
+                                            ("--overwrite", options.overwrite),
+                                            ("--no-copy-tags", not options.copy_tags),
+                                            ("--no-copy-annotations", not options.copy_annotations)) if wanted]
+    return arguments
+
+
 def run_copy(args: argparse.Namespace) -> int:
     """Copy one shard and upload its report; returns the exit code."""
     options = options_from_args(args)
     client = make_s3_client(max_pool_connections=options.object_concurrency + options.part_concurrency + 4)
-    rows = shard_rows(lambda: open_manifest(client, args.manifest), args.shard_index, args.shard_count)
-    report = ShardReport(args.shard_index, args.shard_count)
-    try:
-        copy_rows(client, rows, options, report.add)
-        csv_uri, json_uri = report.upload(client, args.report)
-    finally:
-        report.close()
-    summary = report.summary()
+    summary = run_shard(client, args.manifest, options, args.report, args.shard_index, args.shard_count)
     log.info("shard %d/%d done: %s", args.shard_index, args.shard_count, json.dumps(summary))
-    log.info("report: %s (summary %s)", csv_uri, json_uri)
-    return EXIT_OK if report.all_done else EXIT_ROWS_FAILED
+    log.info("report: %s (summary %s)", summary["report_csv"], summary["report_json"])
+    return EXIT_OK if summary["failed"] == 0 else EXIT_ROWS_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:

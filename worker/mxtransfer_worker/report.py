@@ -83,3 +83,86 @@ class ShardReport:
     def close(self) -> None:
         """Discard the temporary file."""
         self._text.close()
+
+
+#: Names of the merged transfer report under the report prefix.
+TRANSFER_CSV, TRANSFER_JSON = "transfer.csv", "transfer.json"
+_SUMMED = ("rows", "succeeded", "skipped", "failed", "bytes_copied", "bytes_skipped")
+
+
+def read_summaries(client, report_uri: str, shard_count: int) -> dict[int, dict]:
+    """The JSON summaries uploaded so far by the shards of a ``shard_count``-shard transfer, by shard index."""
+    prefix = S3Uri.parse(report_uri).join("")
+    suffix = f"-of-{shard_count:05d}.json"
+    summaries = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=prefix.key + "shard-"):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(suffix) and "/" not in item["Key"][len(prefix.key):]:
+                summary = json.loads(client.get_object(Bucket=prefix.bucket, Key=item["Key"])["Body"].read())
+                summaries[summary["shard_index"]] = summary
+    return summaries
+
+
+def combine_summaries(summaries: list[dict]) -> dict:
+    """Totals of shard summaries, with throughput over the wall time from the first start to the last end."""
+    totals = {name: sum(summary[name] for summary in summaries) for name in _SUMMED}
+    failures: Counter[str] = Counter()
+    for summary in summaries:
+        failures.update(summary["failures_by_code"])
+    totals["failures_by_code"] = dict(failures)
+    starts = [datetime.fromisoformat(summary["started_at"]).timestamp() for summary in summaries]
+    ends = [start + summary["seconds"] for start, summary in zip(starts, summaries)]
+    seconds = max(ends) - min(starts) if summaries else 0.0
+    totals["seconds"] = round(seconds, 3)
+    totals["objects_per_second"] = round(totals["rows"] / seconds, 1) if seconds else None
+    totals["mib_per_second"] = round(totals["bytes_copied"] / 2**20 / seconds, 1) if seconds else None
+    return totals
+
+
+def first_errors(client, report_uri: str, shard_index: int, shard_count: int, limit: int = 3) -> list[dict]:
+    """The first ``limit`` failed rows of one shard's CSV report (empty if the shard wrote no report)."""
+    csv_name, _ = report_names(shard_index, shard_count)
+    location = S3Uri.parse(report_uri).join(csv_name)
+    try:
+        body = client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+    except client.exceptions.NoSuchKey:
+        return []
+    errors = []
+    try:
+        for row in csv.DictReader(io.TextIOWrapper(body, encoding="utf-8", newline="")):
+            if row["status"] == FAILED:
+                errors.append(row)
+                if len(errors) == limit:
+                    break
+    finally:
+        body.close()
+    return errors
+
+
+def merge_reports(client, report_uri: str, shard_count: int) -> dict:
+    """Concatenate the shard CSV reports (streamed, in shard order) into ``transfer.csv`` and write the totals to
+    ``transfer.json`` under ``report_uri``; returns the totals, with ``missing_shards`` listing the shards that
+    wrote no report."""
+    prefix = S3Uri.parse(report_uri)
+    summaries = read_summaries(client, report_uri, shard_count)
+    missing = [index for index in range(shard_count) if index not in summaries]
+    csv_uri, json_uri = prefix.join(TRANSFER_CSV), prefix.join(TRANSFER_JSON)
+    with tempfile.TemporaryFile() as merged:
+        merged.write((",".join(CSV_COLUMNS) + "\r\n").encode())
+        for index in sorted(summaries):
+            shard_csv = prefix.join(report_names(index, shard_count)[0])
+            body = client.get_object(Bucket=shard_csv.bucket, Key=shard_csv.key)["Body"]
+            try:
+                body.readline()  # the shard's header
+                for chunk in body.iter_chunks(1024 * 1024):
+                    merged.write(chunk)
+            finally:
+                body.close()
+        merged.seek(0)
+        client.upload_fileobj(merged, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
+    totals = {**combine_summaries([summaries[index] for index in sorted(summaries)]), "shard_count": shard_count,
+              "shards_reported": len(summaries), "missing_shards": missing, "report_csv": str(csv_uri),
+              "report_json": str(json_uri)}
+    client.put_object(Bucket=json_uri.bucket, Key=json_uri.key, ContentType="application/json",
+                      Body=json.dumps(totals, indent=2).encode())
+    return totals

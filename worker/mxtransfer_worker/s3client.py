@@ -12,12 +12,15 @@ from botocore.config import Config
 REQUEST_MAX_ATTEMPTS = 10
 
 
-def make_s3_client(max_pool_connections: int = 64, endpoint_url: str | None = None, region_name: str | None = None):
+def make_s3_client(max_pool_connections: int = 64, endpoint_url: str | None = None, region_name: str | None = None,
+                   session: boto3.session.Session | None = None, verify: bool | str | None = None):
     """An S3 client with adaptive retries and a connection pool sized for ``max_pool_connections`` threads.
 
     The endpoint comes from ``endpoint_url`` or boto3's standard ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``
     variables. A custom endpoint (a local S3 server) gets path-style addressing and checksums only where
-    required, which S3-compatible servers handle; real S3 keeps boto3's defaults.
+    required, which S3-compatible servers handle; real S3 keeps boto3's defaults. ``session`` supplies the
+    credentials (e.g. one built from an Airflow connection); by default boto3's standard chain is used.
+    ``verify`` is boto3's TLS verification setting (False, or a CA bundle path).
     """
     custom_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
@@ -28,4 +31,5 @@ def make_s3_client(max_pool_connections: int = 64, endpoint_url: str | None = No
         s3={"addressing_style": "path"} if custom_endpoint else None,
         request_checksum_calculation="when_required" if custom_endpoint else "when_supported",
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region_name, config=config)
+    return (session or boto3.session.Session()).client("s3", endpoint_url=endpoint_url, region_name=region_name,
+                                                       config=config, verify=verify)
