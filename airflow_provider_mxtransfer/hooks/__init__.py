@@ -1,0 +1,1 @@
+"""Hooks: AWS clients built from Airflow connections."""

@@ -1,0 +1,131 @@
+"""Watching a transfer to its end, shared by ``BatchFleetSensor``, ``S3BatchCopyOperator(wait_for_completion=True)``
+and ``BatchFleetTrigger``: progress lines, the merged report, and the failure message."""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+from airflow_provider_mxtransfer.backends import FAILED, FleetStatus, get_backend
+from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
+from airflow_provider_mxtransfer.links.transfer import (
+    S3BatchOperationsJobLink,
+    TransferBatchJobLink,
+    TransferDestinationLink,
+    TransferLogsLink,
+)
+from airflow_provider_mxtransfer.links.transfer import BATCH_LOG_GROUP
+from mxtransfer_worker.report import combine_summaries, first_errors, merge_reports, read_summaries
+from mxtransfer_worker.s3uri import S3Uri
+
+#: Failed shards whose first errors go into the failure message.
+REPORTED_SHARDS = 5
+_REQUIRED = ("transfer_id", "backend", "job_ids", "shard_count", "report_uri", "destination")
+
+
+def check_transfer(transfer) -> dict:
+    """``transfer`` if it is the dict ``S3BatchCopyOperator`` returns; a clear error otherwise."""
+    if not isinstance(transfer, dict):
+        raise AirflowException(
+            f"transfer must be the dict S3BatchCopyOperator returns (pass its .output), got {type(transfer).__name__}"
+        )
+    missing = [name for name in _REQUIRED if name not in transfer]
+    if missing:
+        raise AirflowException(f"transfer {transfer.get('transfer_id', '?')} lacks {', '.join(missing)}")
+    return transfer
+
+
+def progress_message(transfer: dict, status: FleetStatus, totals: dict) -> str:
+    """One progress line: shards by state, then objects, bytes and throughput from the shard summaries."""
+    line = (f"transfer {transfer['transfer_id']}: {status.state}; shards of {status.shard_count}: "
+            f"{status.succeeded} done, {status.failed} failed, {status.running} running, {status.queued} queued")
+    if totals["rows"]:
+        line += (f"; objects {totals['succeeded']} copied, {totals['skipped']} already there, "
+                 f"{totals['failed']} failed; {totals['bytes_copied'] / 2**30:.2f} GiB copied "
+                 f"at {totals['mib_per_second']} MiB/s, {totals['objects_per_second']} objects/s")
+    return line
+
+
+class TransferMonitor:
+    """Reads a transfer's status from its backend and its reports from S3, with one AWS connection."""
+
+    def __init__(self, transfer: dict, *, aws_conn_id: str | None, region_name: str | None = None,
+                 verify: bool | str | None = None, botocore_config: dict | None = None,
+                 log: logging.Logger | None = None) -> None:
+        self.transfer = check_transfer(transfer)
+        aws = {"aws_conn_id": aws_conn_id, "region_name": region_name, "verify": verify,
+               "botocore_config": botocore_config}
+        self.backend = get_backend(transfer["backend"], **aws)
+        self.s3_hook = S3CopyHook(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify,
+                                  config=botocore_config)
+        self.log = log or logging.getLogger(__name__)
+        self._s3 = None
+
+    @property
+    def s3(self):
+        if self._s3 is None:
+            self._s3 = self.s3_hook.get_copy_client()
+        return self._s3
+
+    def totals(self) -> dict:
+        """Totals of the shard summaries written so far."""
+        summaries = read_summaries(self.s3, self.transfer["report_uri"], self.transfer["shard_count"])
+        return combine_summaries(list(summaries.values()))
+
+    def check(self) -> FleetStatus:
+        """The backend's status, after logging a progress line."""
+        status = self.backend.status(self.transfer)
+        self.log.info("%s", progress_message(self.transfer, status, self.totals()))
+        return status
+
+    def finish(self, status: FleetStatus) -> dict:
+        """Merge the shard reports into one transfer report; raise naming the failed shards, their first errors
+        and log links if the transfer failed; else return the totals."""
+        transfer = self.transfer
+        totals = merge_reports(self.s3, transfer["report_uri"], transfer["shard_count"])
+        self.log.info("transfer %s report: %s (totals %s): %d objects, %d copied, %d skipped, %d failed",
+                      transfer["transfer_id"], totals["report_csv"], totals["report_json"], totals["rows"],
+                      totals["succeeded"], totals["skipped"], totals["failed"])
+        if status.state != FAILED and not totals["failed"]:
+            return totals
+        raise AirflowException(self.failure_message(status, totals))
+
+    def failure_message(self, status: FleetStatus, totals: dict) -> str:
+        transfer = self.transfer
+        summaries = read_summaries(self.s3, transfer["report_uri"], transfer["shard_count"])
+        failed = sorted(set(status.failed_shards) | {index for index, summary in summaries.items()
+                                                     if summary["failed"]})
+        lines = [f"transfer {transfer['transfer_id']} failed: {len(failed) or status.failed} of "
+                 f"{transfer['shard_count']} shards failed ({', '.join(map(str, failed[:20]))}"
+                 f"{', ...' if len(failed) > 20 else ''}); {totals['failed']} objects failed; "
+                 f"report {totals['report_csv']}"]
+        if status.reason:
+            lines.append(f"{transfer['backend']} says: {status.reason}")
+        for index in failed[:REPORTED_SHARDS]:
+            errors = first_errors(self.s3, transfer["report_uri"], index, transfer["shard_count"])
+            described = "; ".join(f"s3://{row['bucket']}/{row['key']}: {row['message'] or row['error_code']}"
+                                  for row in errors)
+            if not errors:
+                described = "no report (the shard's worker stopped before writing one: see its log)"
+            log_link = status.log_urls.get(index)
+            lines.append(f"shard {index}: {described}" + (f" (log: {log_link})" if log_link else ""))
+        if totals["missing_shards"]:
+            lines.append(f"shards without a report: {', '.join(map(str, totals['missing_shards'][:20]))}")
+        return "\n".join(lines)
+
+    def persist_links(self, context, operator, status: FleetStatus | None = None) -> None:
+        """Store the console links of the transfer's jobs, logs and destination for the Airflow UI."""
+        transfer = self.transfer
+        where = {"context": context, "operator": operator, "region_name": self.s3_hook.conn_region_name,
+                 "aws_partition": self.s3_hook.conn_partition}
+        destination = S3Uri.parse(transfer["destination"])
+        TransferDestinationLink.persist(**where, bucket=destination.bucket, prefix=destination.key)
+        if transfer["backend"] == "batch":
+            TransferBatchJobLink.persist(**where, job_id=transfer["job_ids"][0])
+            TransferLogsLink.persist(**where, log_group=BATCH_LOG_GROUP)
+        if transfer.get("s3_batch_operations_job_id"):
+            S3BatchOperationsJobLink.persist(**where, job_id=transfer["s3_batch_operations_job_id"])
+        if status and status.log_urls:
+            first = min(status.log_urls)
+            TransferLogsLink.persist(**where, log_url=status.log_urls[first])

@@ -1,0 +1,1 @@
+"""Sensors: waits on transfers."""

@@ -1,0 +1,1 @@
+"""Triggers: asynchronous waits on transfers, run by the Airflow triggerer for deferred tasks."""
