@@ -28,8 +28,8 @@ from .parts import GiB, MiB
 
 #: Default threshold for objects that get a shard of their own. An object of 64 GiB is 1,024 parts at the
 #: engine's default 64 MiB part size, i.e. 32 rounds of a worker's 32 concurrent part copies: it keeps a
-#: worker busy by itself for minutes, so other rows queued on the same worker only finish later, and a Spot
-#: interruption of that worker would redo them too. Below it, objects mix well with others.
+#: worker busy by itself for minutes, so other rows queued on the same worker only finish later (and a Spot
+#: interruption there holds them up too). Below it, objects mix well with others.
 DEFAULT_LARGE_OBJECT_BYTES = 64 * GiB
 #: Weight of a row whose size is unknown: an ordinary small object, so such rows are balanced by count.
 UNKNOWN_SIZE_BYTES = 1 * MiB
