@@ -134,6 +134,15 @@ def test_throttling_is_retried_then_succeeds(client):
     assert result.message == "CopyObject; verified ETag (MD5) in the copy's response"
 
 
+def test_throttling_that_outlasts_the_attempts_is_reported_temporary(client):
+    stubber = Stubber(client)
+    expect_heads(stubber, size=100)
+    stubber.add_client_error("copy_object", "SlowDown", "Please reduce your request rate.", 503)
+    with stubber:
+        result = copy(client, options(max_attempts=1))
+    assert (result.status, result.error_code, result.temporary) == (FAILED, "SlowDown", True)
+
+
 def test_access_denied_is_permanent_with_a_hint(client):
     stubber = Stubber(client)
     stubber.add_client_error("head_object", "403", http_status_code=403, expected_params={
@@ -141,7 +150,7 @@ def test_access_denied_is_permanent_with_a_hint(client):
     with stubber:
         result = copy(client, options())
     stubber.assert_no_pending_responses()
-    assert (result.status, result.error_code) == (FAILED, "AccessDenied")
+    assert (result.status, result.error_code, result.temporary) == (FAILED, "AccessDenied", False)
     assert "s3://src-bucket/film.mp4" in result.message and "job role" in result.message
 
 

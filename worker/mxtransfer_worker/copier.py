@@ -45,6 +45,8 @@ class CopyResult:
     message: str = ""
     bytes: int = 0
     seconds: float = 0.0
+    #: For a failure: whether it was temporary (throttling, 5xx, timeouts) when the last attempt gave up.
+    temporary: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,11 @@ class ObjectCopier:
         for attempt in range(1, self.options.max_attempts + 1):
             try:
                 result.status, result.message, result.bytes = self._copy_once(row, destination_key)
-                result.error_code = ""
+                result.error_code, result.temporary = "", False
                 break
             except Exception as raw:  # noqa: BLE001 - every failure becomes a report row
                 error = classify(raw, f"copy {self._source_uri(row)} to s3://{self.options.destination_bucket}/{destination_key}")
-                result.error_code, result.message = error.code, error.message
+                result.error_code, result.message, result.temporary = error.code, error.message, error.temporary
                 if not error.temporary or attempt == self.options.max_attempts:
                     break
                 time.sleep(random.uniform(0, self.options.retry_base_delay * 2 ** (attempt - 1)))
@@ -139,7 +141,7 @@ class ObjectCopier:
         if row.bucket == options.destination_bucket and row.key == destination_key:
             raise CopyError("SameSourceAndDestination", f"{self._source_uri(row)} is its own destination; "
                             "choose another destination bucket or prefix")
-        source = self._head_source(row)
+        source = self.head_source(row)
         size = source["ContentLength"]
         self._check_copyable(row, source)
         destination = self._head_destination(destination_key)
@@ -164,7 +166,8 @@ class ObjectCopier:
         verified = self._verify(row, source, destination_key, method, answer)
         return SUCCEEDED, f"{method}; verified {verified}", size
 
-    def _head_source(self, row: ManifestRow) -> dict:
+    def head_source(self, row: ManifestRow) -> dict:
+        """HEAD the source object (with checksums); a missing bucket or key raises a ``CopyError`` naming it."""
         args = {"Bucket": row.bucket, "Key": row.key, "ChecksumMode": "ENABLED", **self.options.requester_payer}
         if row.version_id:
             args["VersionId"] = row.version_id

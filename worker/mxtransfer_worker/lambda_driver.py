@@ -66,7 +66,7 @@ from botocore.exceptions import ClientError
 
 from .cli import copy_arguments
 from .copier import FAILED, SKIPPED, CopyResult, ObjectCopier
-from .errors import TEMPORARY_CODES, classify
+from .errors import classify
 from .manifest import ManifestRow, decode_key, upload_manifest
 from .options import CopyOptions
 from .s3client import make_s3_client
@@ -248,7 +248,7 @@ class _Tasks:
         source = f"s3://{row.bucket}/{row.key}"
         try:
             # The engine's HEAD of the source, with its explanation of bare 404/403 answers.
-            size = self.copier._head_source(row)["ContentLength"]
+            size = self.copier.head_source(row)["ContentLength"]
         except Exception as raw:  # noqa: BLE001 - classify() re-raises what is not an S3 error
             error = classify(raw, f"read {source}")
             return _failure(task_id, error.code, error.message, error.temporary)
@@ -259,8 +259,7 @@ class _Tasks:
     def _copied(self, task_id: str, result: CopyResult) -> dict:
         destination = f"s3://{self.config.options.destination_bucket}/{result.destination_key}"
         if result.status == FAILED:
-            temporary = result.error_code in TEMPORARY_CODES or result.error_code == "ConnectionError"
-            return _failure(task_id, result.error_code, result.message, temporary)
+            return _failure(task_id, result.error_code, result.message, result.temporary)
         if result.status == SKIPPED:
             return _answer(task_id, SUCCEEDED, f"already identical at {destination}: {result.message}")
         return _answer(task_id, SUCCEEDED, f"copied to {destination}: {result.message}")
