@@ -36,7 +36,8 @@ def plan(params=None, run_id=None) -> dict:
     """The manifest and report locations and the copy options, from the run's params."""
     source, destination = S3Uri.parse(params["source"]), S3Uri.parse(params["destination"])
     work = S3Uri.parse(params["work_prefix"]).join("")
-    copy_options = {"source_prefix": source.key, "overwrite": params["overwrite"]}
+    copy_options = {"source_prefix": source.key, "overwrite": params["overwrite"],
+                    "copy_annotations": params["copy_annotations"]}
     if params.get("storage_class"):
         copy_options["storage_class"] = params["storage_class"]
     for param, option in (("multipart_threshold_mib", "multipart_threshold"), ("part_size_mib", "part_size")):
@@ -70,6 +71,7 @@ def plan(params=None, run_id=None) -> dict:
         "max_size": Param(None, type=["null", "integer"], minimum=0),
         "skip_identical": Param(True, type="boolean", description="leave out objects identical at the destination"),
         "overwrite": Param(False, type="boolean", description="replace destination objects that differ"),
+        "copy_annotations": Param(True, type="boolean", description="copy S3 object annotations too"),
         "storage_class": Param(None, type=["null", "string"]),
         "multipart_threshold_mib": Param(None, type=["null", "integer"], minimum=1),
         "part_size_mib": Param(None, type=["null", "integer"], minimum=5),
