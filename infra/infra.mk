@@ -40,6 +40,7 @@ install:
 # $(call deploy_stack,stack name,template,--set arguments for stack_params.py)
 define deploy_stack
 	@mkdir -p $(INFRA_BUILD)
+	@echo "+ $(AWS) cloudformation describe-stacks --stack-name $(ECR_STACK) (image repository, if deployed)"
 	@repo=$$($(AWS) cloudformation describe-stacks --stack-name $(ECR_STACK) \
 	    --query "Stacks[0].Outputs[?OutputKey=='RepositoryUri'].OutputValue" --output text 2>/dev/null || true); \
 	  image_default=""; \
@@ -101,5 +102,7 @@ outputs:
 	  test -n "$$files" || { echo "no transfer stack deployed" >&2; exit 1; }; \
 	  $(INFRA_PY) infra/stack_outputs.py --out $(DAG_CONFIG) $$files
 
+# The same checks `make test` runs in tests/infra, without the moto deployment.
 infra-lint:
+	$(INFRA_PY) infra/policy_check.py $(INFRA_TEMPLATES)/*.yaml
 	$(INFRA_PY) -c "import sys, cfnlint.runner; sys.argv[0] = 'cfn-lint'; sys.exit(cfnlint.runner.main())" $(INFRA_TEMPLATES)/*.yaml
