@@ -1,6 +1,6 @@
 """Fixtures for the AWS side: the infra/ helper modules, and the CloudFormation stacks deployed into moto.
 
-The stacks go into the session's moto server from ``tests/conftest.py`` (``s3_server``, which also points
+The shared constants and helpers live in infra_testlib.py (import that, never `conftest`). The stacks go into the session's moto server from ``tests/conftest.py`` (``s3_server``, which also points
 ``AWS_ENDPOINT_URL`` at it), so any code under test that builds its own boto3 clients reaches the same Batch,
 IAM and S3. Batch runs in moto's simple mode (no Docker): jobs are SUCCEEDED at the first ``describe_jobs``.
 
@@ -16,38 +16,22 @@ Reusable fixtures (session scope, one deployment per xdist worker):
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import urllib.request
-import uuid
 import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-INFRA = REPO / "infra"
-TEMPLATES = INFRA / "templates"
-TRANSFER_TEMPLATE = TEMPLATES / "transfer-stack.yaml"
-ECR_TEMPLATE = TEMPLATES / "ecr.yaml"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
-
-
-def load_infra_module(name: str):
-    """Import infra/<name>.py (infra/ is not a package) under a private module name."""
-    module_name = f"mxtransfer_infra_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, INFRA / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from infra_testlib import (
+    ACCOUNT,
+    REGION,
+    TRANSFER_TEMPLATE,
+    DeployedStack,
+    create_stack,
+    load_infra_module,
+    stack_parameters,
+    unique,
+)
 
 @pytest.fixture(scope="session")
 def stack_outputs_module():
@@ -104,48 +88,6 @@ def aws_client(aws_endpoint):
         return cache[service]
 
     return _client
-
-
-def unique(stem: str) -> str:
-    return f"{stem}-{uuid.uuid4().hex[:10]}"
-
-
-@dataclass
-class DeployedStack:
-    name: str
-    side: str
-    parameters: dict[str, str]
-    outputs: dict[str, str]
-    stack: dict = field(repr=False)
-    buckets: dict[str, str] = field(default_factory=dict)
-
-
-def stack_parameters(template_path: Path, given: dict[str, str], stack_params) -> list[dict]:
-    """CloudFormation Parameters for ``given`` values, resolved and checked as `make install` does.
-
-    Everything goes through infra/stack_params.py's resolver (non-interactive), which also fills in the
-    template defaults explicitly: moto 5.2.5 does not split a CommaDelimitedList *default* into a list (it does
-    split passed values), while CloudFormation does; passing every value keeps both the same.
-    """
-    template = stack_params.load_template(str(template_path))
-    resolved = stack_params.resolve(template, params_file=given, interactive=False)
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in resolved.items()]
-
-
-def create_stack(aws_client, name: str, template_path: Path, parameters: list[dict]) -> dict:
-    cloudformation = aws_client("cloudformation")
-    cloudformation.create_stack(
-        StackName=name,
-        TemplateBody=template_path.read_text(),
-        Parameters=parameters,
-        Capabilities=["CAPABILITY_IAM"],
-    )
-    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-    if stack["StackStatus"] != "CREATE_COMPLETE":
-        events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
-        failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
-        raise AssertionError(f"{name}: {stack['StackStatus']} {stack.get('StackStatusReason')} {failed}")
-    return stack
 
 
 @pytest.fixture(scope="session")

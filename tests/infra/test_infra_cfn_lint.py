@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
-from conftest import TEMPLATES
+from infra_testlib import TEMPLATES
 
 TEMPLATE_FILES = sorted(TEMPLATES.glob("*.yaml"))
 CONFIG = ManualArgs(regions=["us-east-1", "eu-west-1"], include_checks=["I"])

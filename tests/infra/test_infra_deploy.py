@@ -11,7 +11,7 @@ import ast
 import json
 
 import pytest
-from conftest import ACCOUNT, ECR_TEMPLATE, REGION, TRANSFER_TEMPLATE, create_stack, stack_parameters, unique
+from infra_testlib import ACCOUNT, ECR_TEMPLATE, REGION, TRANSFER_TEMPLATE, create_stack, unique
 
 
 def _document(document):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import TEMPLATES, TRANSFER_TEMPLATE
+from infra_testlib import TEMPLATES, TRANSFER_TEMPLATE
 
 TEMPLATE_FILES = sorted(TEMPLATES.glob("*.yaml"))
 
