@@ -25,7 +25,7 @@ DRY_RUN ?=
 DAG_CONFIG ?= dags/config/mxtransfer_stacks.json
 IMAGE_TAG ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null)
 DOCKER_PLATFORM ?= linux/amd64
-DOCKER_CONTEXT ?= .
+DOCKER_CONTEXT ?= worker
 DRIVER_CODE_BUCKET ?=
 
 # `make install X`: install only checks that X names a stack; X does the work (so `make X` works alone too).
