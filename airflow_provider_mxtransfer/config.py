@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from airflow_provider_mxtransfer.backends import BACKENDS
-from mxtransfer_worker.manifest import _is_bucket_name
+from mxtransfer_worker.manifest import is_bucket_name
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.s3uri import S3Uri
 
@@ -201,7 +201,7 @@ def _text(value: Any, where: str) -> str:
 
 def _bucket(value: Any, where: str) -> str:
     name = _text(value, where)
-    if not _is_bucket_name(name):
+    if not is_bucket_name(name):
         raise ConfigError(f"{where}: {name!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots "
                           "and hyphens, starting and ending with a letter or digit, not an IP address)")
     return name

@@ -401,7 +401,7 @@ print(json.dumps({"written": [stats.rows, stats.bytes], "read": [count, total, l
 def test_million_rows_stream_through_write_and_read_in_bounded_memory(tmp_path):
     """1M distinct rows go through write_manifest and read_manifest as iterators, with a sizes sidecar, in a
     fresh process whose peak resident memory grows by far less than holding the rows would take (a list of 1M
-    such rows costs over 250 MB)."""
+    such rows costs about 200 MB)."""
     rows = 1_000_000
     completed = subprocess.run(
         [sys.executable, "-c", STREAM_MILLION_ROWS, str(tmp_path / "m.csv"), str(tmp_path / "m.csv.sizes"), str(rows)],

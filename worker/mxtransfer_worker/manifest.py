@@ -154,7 +154,7 @@ def write_manifest(rows: Iterable[ManifestRow], out: TextIO, sizes_out: TextIO |
     count = total = unknown = 0
     for row in rows:
         count += 1
-        if not _is_bucket_name(row.bucket):
+        if not is_bucket_name(row.bucket):
             raise ValueError(f"row {count} (key {row.key!r}) has an invalid bucket name: {row.bucket!r}")
         if row.version_id is not None and _VERSION_BREAKS_CSV.search(row.version_id):
             raise ValueError(
@@ -284,7 +284,7 @@ def _make_row(
     """A validated row: a valid bucket name, a well-encoded non-empty key; an empty version id means none."""
     if not bucket:
         raise ManifestError("empty bucket name", source, line)
-    if not _is_bucket_name(bucket):
+    if not is_bucket_name(bucket):
         raise ManifestError(
             f"invalid bucket name {bucket!r} (3-63 lowercase letters, digits, dots and hyphens, starting and "
             "ending with a letter or digit, not an IP address)",
@@ -301,7 +301,7 @@ def _make_row(
 
 
 @functools.lru_cache(maxsize=1024)
-def _is_bucket_name(name: str) -> bool:
+def is_bucket_name(name: str) -> bool:
     return bool(_BUCKET_NAME.fullmatch(name)) and ".." not in name and not _IP_ADDRESS.fullmatch(name)
 
 
