@@ -302,6 +302,7 @@ def _make_row(
 
 @functools.lru_cache(maxsize=1024)
 def is_bucket_name(name: str) -> bool:
+    """Whether ``name`` follows S3's rules for new bucket names (3-63 characters, lower case, not an IP)."""
     return bool(_BUCKET_NAME.fullmatch(name)) and ".." not in name and not _IP_ADDRESS.fullmatch(name)
 
 
