@@ -1,31 +1,33 @@
-"""Airflow for the DAG tests: a temporary AIRFLOW_HOME with a sqlite database per test process, ``dags/`` as
-the DAGs folder, the ``local`` compute backend and dummy AWS connections (credentials and endpoint come from
-the environment that ``tests/conftest.py`` and its ``s3_server`` fixture set). Set before Airflow is imported."""
+"""Airflow for the DAG tests: a temporary AIRFLOW_HOME with a sqlite database per test process (xdist workers
+inherit the controller's environment, so it is always overwritten; it applies if Airflow is not imported yet),
+``dags/`` as the DAG bundle, the ``local`` compute backend and dummy AWS connections
+(credentials and endpoint come from ``tests/conftest.py`` and its ``s3_server`` fixture).
+
+Other test folders configure Airflow for themselves in the same process: the settings that ``dag.test()``
+reads when it runs (the bundle's path, the compute backend, connections) are set per test, not at import."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import os
 import tempfile
-from pathlib import Path
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-_HOME = os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mxtransfer-airflow-"))
-os.environ.update({
+import pytest
+from dag_testlib import DAGS
+
+_HOME = tempfile.mkdtemp(prefix=f"mxtransfer-dags-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+for _name, _value in {
+    "AIRFLOW_HOME": _HOME,
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    "MXTRANSFER_COMPUTE": "local",
-    "AIRFLOW_CONN_AWS_DEFAULT": '{"conn_type": "aws"}',
-})
-
-import pytest  # noqa: E402
+}.items():
+    os.environ[_name] = _value
 
 
 @pytest.fixture(scope="session")
 def airflow_db(s3_server):
-    """A fresh metadata database with the transfers pool."""
+    """A metadata database with its tables and the transfers pool."""
     from airflow.models.pool import Pool
     from airflow.utils.db import resetdb
 
@@ -35,26 +37,11 @@ def airflow_db(s3_server):
     return s3_server
 
 
-def load_dag(name: str):
-    """The DAG defined in ``dags/<name>.py``, parsed now (so it sees the current environment)."""
-    spec = importlib.util.spec_from_file_location(f"test_dag_{name}", DAGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from airflow.sdk import DAG
-
-    dags = [value for value in vars(module).values() if isinstance(value, DAG)]
-    assert len(dags) == 1, f"expected one DAG in {module.__file__}, found {len(dags)}"
-    return dags[0]
-
-
-def xcom(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
-    """The XCom value ``task_id`` pushed under ``key`` in ``dag_run``."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        row = session.scalars(select(XComModel).where(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id,
-            XComModel.key == key, XComModel.map_index == map_index)).one()
-        return XComModel.deserialize_value(row)
+@pytest.fixture(autouse=True)
+def dag_environment(monkeypatch):
+    """``dags/`` as the only DAG bundle, the local backend, and an ``aws_default`` without credentials."""
+    bundle = {"name": "mxtransfer-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+              "kwargs": {"path": str(DAGS), "refresh_interval": 0}}
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
+    monkeypatch.setenv("MXTRANSFER_COMPUTE", "local")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws"}')

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
-from conftest import load_dag, xcom
+from dag_testlib import load_dag, xcom
 
 from demo.scenario import BIG_KEY, PROVIDERS, seed, verify
 from mxtransfer_worker.s3uri import S3Uri

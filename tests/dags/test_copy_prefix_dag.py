@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import load_dag, xcom
+from dag_testlib import load_dag, xcom
 
 from demo.checks import compare_prefix
 from mxtransfer_worker.s3uri import S3Uri
