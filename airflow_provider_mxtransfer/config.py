@@ -28,6 +28,7 @@ would mix, and one provider's "identical at destination" check would see the oth
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ from mxtransfer_worker.manifest import is_bucket_name
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.s3uri import S3Uri
 
+#: Where the DAGs read the compute backend from: this environment variable, else this Airflow Variable.
+COMPUTE_ENV, COMPUTE_VARIABLE = "MXTRANSFER_COMPUTE", "mxtransfer_compute"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _PROVIDER_FIELDS = {"name", "source_bucket", "source_prefix", "aws_conn_id", "destination_prefix", "include",
                     "exclude", "min_size", "max_size"}
@@ -246,10 +249,11 @@ def _check_disjoint_destinations(providers: tuple[ProviderConfig, ...], bucket: 
             )
 
 
-def choose_compute(environment: str | None, variable: str | None, default: str = "batch") -> str:
-    """The compute backend: the environment's choice, else the Airflow Variable's, else ``default``."""
-    choice = (environment or variable or default).strip()
+def choose_compute(variable: str | None, default: str = "batch") -> str:
+    """The compute backend: the environment variable ``COMPUTE_ENV``, else the Airflow Variable's value
+    ``variable`` (``COMPUTE_VARIABLE``), else ``default``."""
+    choice = (os.environ.get(COMPUTE_ENV) or variable or default).strip()
     if choice not in BACKENDS:
-        raise ConfigError(f"unknown compute backend {choice!r} (MXTRANSFER_COMPUTE or the Variable mxtransfer_compute): "
+        raise ConfigError(f"unknown compute backend {choice!r} (from {COMPUTE_ENV} or the Variable {COMPUTE_VARIABLE}): "
                           f"choose one of {', '.join(sorted(BACKENDS))}")
     return choice

@@ -11,7 +11,9 @@ same document; see ``airflow_provider_mxtransfer.config``) gets, in its own map 
 4. ``wait``: waits for the transfer, merges its report and fails naming the objects that failed;
 5. ``result``: the provider's line of the run's summary.
 
-``summary`` then logs one line per provider and writes ``summary.json`` next to the reports.
+``summary`` then logs one line per provider and writes ``summary.json`` next to the reports. Providers are
+independent: one whose transfer fails fails its own ``wait`` (naming the objects and causes) while the others
+finish; the run then fails and writes no summary.
 
 The compute backend is the environment variable ``MXTRANSFER_COMPUTE``, else the Variable
 ``mxtransfer_compute``, else ``batch``. ``copy`` and ``wait`` run in the pool ``mxtransfer_transfers``, whose
@@ -23,17 +25,23 @@ Params: ``full_listing`` ignores the data interval (a first load or a catch-up o
 from __future__ import annotations
 
 import json
+import logging
 import os
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 try:
     from airflow.sdk import CronDataIntervalTimetable, Param, Variable, dag, task, task_group
 except ImportError:  # Airflow 2.10
-    from airflow.providers.common.compat.sdk import Param, Variable, dag, task, task_group
+    from airflow.decorators import task_group
+    from airflow.models.param import Param
+    from airflow.models.variable import Variable
+    from airflow.providers.common.compat.sdk import dag, task
     from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_mxtransfer.config import (
+    COMPUTE_VARIABLE,
     AggregationConfig,
     choose_compute,
     load_config_file,
@@ -51,7 +59,7 @@ MiB = 2**20
 
 def load_config() -> AggregationConfig:
     """The provider list: the Variable's text if set, else the YAML file (``MXTRANSFER_PROVIDERS_FILE``)."""
-    text = Variable.get(PROVIDERS_VARIABLE, default=None)
+    text = Variable.get(PROVIDERS_VARIABLE, None)
     if text:
         return parse_config_text(text, f"Airflow Variable {PROVIDERS_VARIABLE}")
     default_file = Path(__file__).parent / "config" / "providers.yaml"
@@ -59,13 +67,12 @@ def load_config() -> AggregationConfig:
 
 
 CONFIG = load_config()
-COMPUTE = choose_compute(os.environ.get("MXTRANSFER_COMPUTE"), Variable.get("mxtransfer_compute", default=None))
+COMPUTE = choose_compute(Variable.get(COMPUTE_VARIABLE, None))
 PROVIDERS = [
-    {"name": p.name, "source_bucket": p.source_bucket, "source_prefix": p.source_prefix, "source": p.source_uri,
-     "aws_conn_id": p.aws_conn_id, "destination_prefix": p.destination_prefix, "include": list(p.include),
-     "exclude": list(p.exclude), "min_size": p.min_size, "max_size": p.max_size}
+    {**asdict(p), "include": list(p.include), "exclude": list(p.exclude), "source": p.source_uri}
     for p in CONFIG.providers
 ]
+log = logging.getLogger(__name__)
 
 
 @task(multiple_outputs=True)
@@ -114,11 +121,11 @@ def summary(results: list[dict], run_id=None) -> dict:
 
     lines = list(results)
     for line in lines:
-        print(
-            f"{line['provider']}: {line['selected_objects']} objects selected ({line['selected_bytes']:,} bytes), "
-            f"{line['copied']} copied ({line['bytes_copied']:,} bytes), {line['skipped']} skipped by the copy, "
-            f"{line['skipped_identical']} already identical, {line['failed']} failed; {line['seconds']} s, "
-            f"{line['mib_per_second']} MiB/s, {line['objects_per_second']} objects/s"
+        log.info(
+            "%s: %d objects selected (%d bytes), %d copied (%d bytes), %d skipped by the copy, %d already identical, "
+            "%d failed; %s s, %s MiB/s, %s objects/s", line["provider"], line["selected_objects"],
+            line["selected_bytes"], line["copied"], line["bytes_copied"], line["skipped"], line["skipped_identical"],
+            line["failed"], line["seconds"], line["mib_per_second"], line["objects_per_second"],
         )
     document = {"dag_id": DAG_ID, "run_id": run_id, "compute": COMPUTE, "providers": lines}
     uri = f"{CONFIG.report_root}{DAG_ID}/{run_id}/summary.json"

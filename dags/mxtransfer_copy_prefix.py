@@ -16,9 +16,11 @@ from datetime import datetime, timedelta, timezone
 try:
     from airflow.sdk import Param, Variable, dag, task
 except ImportError:  # Airflow 2.10
-    from airflow.providers.common.compat.sdk import Param, Variable, dag, task
+    from airflow.models.param import Param
+    from airflow.models.variable import Variable
+    from airflow.providers.common.compat.sdk import dag, task
 
-from airflow_provider_mxtransfer.config import choose_compute
+from airflow_provider_mxtransfer.config import COMPUTE_VARIABLE, choose_compute
 from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator
 from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
@@ -26,7 +28,7 @@ from mxtransfer_worker.s3uri import S3Uri
 
 DAG_ID = "mxtransfer_copy_prefix"
 POOL = "mxtransfer_transfers"
-COMPUTE = choose_compute(os.environ.get("MXTRANSFER_COMPUTE"), Variable.get("mxtransfer_compute", default=None))
+COMPUTE = choose_compute(Variable.get(COMPUTE_VARIABLE, None))
 MiB = 2**20
 _URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.exceptions import AirflowException
 
 from mxtransfer_worker.inventory import ListingCounts, ObjectFilter, select_inventory, select_listed
 from mxtransfer_worker.manifest import SIZES_SUFFIX, upload_manifest

@@ -93,9 +93,12 @@ def test_unreadable_and_malformed_files(tmp_path):
         load_config_file(listed)
 
 
-def test_compute_choice():
-    assert choose_compute(None, None) == "batch"
-    assert choose_compute(None, "s3-batch-operations") == "s3-batch-operations"
-    assert choose_compute("local", "batch") == "local"
-    with pytest.raises(ConfigError, match="unknown compute backend 'lambda'"):
-        choose_compute("lambda", None)
+def test_compute_choice(monkeypatch):
+    monkeypatch.delenv("MXTRANSFER_COMPUTE", raising=False)
+    assert choose_compute(None) == "batch"
+    assert choose_compute("s3-batch-operations") == "s3-batch-operations"
+    monkeypatch.setenv("MXTRANSFER_COMPUTE", "local")
+    assert choose_compute("batch") == "local"
+    monkeypatch.setenv("MXTRANSFER_COMPUTE", "lambda")
+    with pytest.raises(ConfigError, match="unknown compute backend 'lambda' .from MXTRANSFER_COMPUTE"):
+        choose_compute(None)

@@ -12,7 +12,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mxtransfer-airflo
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import pytest  # noqa: E402
-from airflow.providers.common.compat.sdk import AirflowException  # noqa: E402
+from airflow.exceptions import AirflowException  # noqa: E402
 
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator  # noqa: E402
 from mxtransfer_worker.inventory import ListingError  # noqa: E402
