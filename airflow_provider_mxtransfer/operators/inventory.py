@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.exceptions import AirflowException
+from airflow.exceptions import AirflowException, AirflowFailException
 
-from mxtransfer_worker.inventory import ListingCounts, ObjectFilter, select_inventory, select_listed
+from mxtransfer_worker.inventory import ListingCounts, ListingError, ObjectFilter, select_inventory, select_listed
 from mxtransfer_worker.manifest import SIZES_SUFFIX, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.s3uri import S3Uri
@@ -25,7 +25,8 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
 
     Streams: keys go from the listing through the filters into the uploaded manifest (and its ``.sizes``
     sidecar, used for sharding) without being collected. Returns (XCom) the manifest URI and counts, never
-    keys. An empty selection writes an empty manifest and logs it, or fails with ``fail_on_empty``.
+    keys. An empty selection writes an empty manifest and logs it, or fails with ``fail_on_empty``. A source
+    bucket that is missing or may not be listed fails the task at once, without retries, naming the bucket.
 
     :param manifest_uri: ``s3://bucket/key`` to write the manifest to (templated).
     :param sources: ``s3://bucket/prefix`` pairs to list (templated). With ``inventory_manifest`` they only
@@ -111,7 +112,12 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
                 destination = S3Uri.parse(self.skip_identical_at)
                 skip_identical = CopyOptions(destination.bucket, destination.key, self.source_prefix or "")
             rows = select_listed(client, sources, object_filter, counts, skip_identical, self.requester_pays)
-        stats = upload_manifest(client, rows, self.manifest_uri)
+        try:
+            stats = upload_manifest(client, rows, self.manifest_uri)
+        except ListingError as error:
+            if error.permanent:  # a missing bucket or denied access: retries would fail the same way
+                raise AirflowFailException(str(error)) from error
+            raise
 
         result = {
             "manifest": self.manifest_uri,

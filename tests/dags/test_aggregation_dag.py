@@ -93,3 +93,20 @@ def test_incremental_runs_select_objects_modified_in_their_data_interval(airflow
     assert {name: line["copied"] for name, line in summary.items()} == EXPECTED
     modified_after = xcom(today, "transfer_provider.plan", key="modified_after", map_index=0)
     assert datetime.fromisoformat(modified_after) == day_after - timedelta(days=1)
+
+
+def test_a_provider_that_cannot_be_listed_fails_alone_naming_its_bucket(airflow_db, s3, providers, tmp_path,
+                                                                        monkeypatch):
+    providers["providers"][1]["source_bucket"] = "no-such-provider-bucket"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(providers, allow_unicode=True))
+    monkeypatch.setenv("MXTRANSFER_PROVIDERS_FILE", str(path))
+    dag = load_dag("mxtransfer_aggregation")
+    run = dag.test(run_conf={"full_listing": True, **MULTIPART})
+    assert run.state == "failed"
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("transfer_provider.inventory", 1)] == "failed"  # at once: retrying cannot create the bucket
+    assert states[("transfer_provider.wait", 0)] == states[("transfer_provider.wait", 2)] == "success"
+    assert states[("summary", -1)] == "upstream_failed"
+    checked, problems = verify(s3, {**providers, "providers": [providers["providers"][0], providers["providers"][2]]})
+    assert (checked, problems) == (EXPECTED[PROVIDERS[0]] + EXPECTED[PROVIDERS[2]], [])

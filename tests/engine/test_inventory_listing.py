@@ -166,8 +166,9 @@ def test_identical_filter_keeps_keys_outside_the_copy_prefix(s3, make_bucket):
 
 
 def test_missing_bucket_is_named(s3, make_bucket):
-    with pytest.raises(ListingError, match="cannot list s3://no-such-bucket-here/p/: NoSuchBucket: bucket 'no-such-bucket-here'"):
+    with pytest.raises(ListingError, match="cannot list s3://no-such-bucket-here/p/: NoSuchBucket: bucket 'no-such-bucket-here'") as caught:
         list(select_listed(s3, [S3Uri("no-such-bucket-here", "p/")]))
+    assert caught.value.permanent
 
 
 def test_missing_destination_bucket_is_named(s3, make_bucket):
@@ -181,8 +182,17 @@ def test_missing_destination_bucket_is_named(s3, make_bucket):
 def test_access_denied_is_named(s3):
     stubber = Stubber(s3)
     stubber.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
-    with stubber, pytest.raises(ListingError, match="AccessDenied: the role may not list bucket 'locked-bucket'.*s3:ListBucket"):
+    with stubber, pytest.raises(ListingError, match="AccessDenied: the role may not list bucket 'locked-bucket'.*s3:ListBucket") as caught:
         list(select_listed(s3, [S3Uri("locked-bucket", "p/")]))
+    assert caught.value.permanent
+
+
+def test_other_listing_errors_may_be_retried(s3):
+    stubber = Stubber(s3)
+    stubber.add_client_error("list_objects_v2", "SlowDown", "Reduce your request rate", 503)
+    with stubber, pytest.raises(ListingError, match="cannot list s3://busy-bucket/: SlowDown: Reduce your request rate") as caught:
+        list(select_listed(s3, [S3Uri("busy-bucket", "")]))
+    assert not caught.value.permanent
 
 
 def write_inventory(s3, bucket, rows, schema="Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size"):

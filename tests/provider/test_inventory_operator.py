@@ -12,10 +12,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mxtransfer-airflo
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import pytest  # noqa: E402
-from airflow.exceptions import AirflowException  # noqa: E402
+from airflow.exceptions import AirflowException, AirflowFailException  # noqa: E402
 
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator  # noqa: E402
-from mxtransfer_worker.inventory import ListingError  # noqa: E402
 from mxtransfer_worker.manifest import encode_key, open_manifest  # noqa: E402
 
 
@@ -140,7 +139,7 @@ def test_reads_an_s3_inventory_report(s3, make_bucket):
 def test_missing_source_bucket_fails_naming_it(s3, make_bucket):
     work = make_bucket("work")
     task = operator(manifest_uri=f"s3://{work}/m.csv", sources=["s3://no-such-provider-bucket/x/"])
-    with pytest.raises(ListingError, match="bucket 'no-such-provider-bucket' does not exist"):
+    with pytest.raises(AirflowFailException, match="bucket 'no-such-provider-bucket' does not exist"):
         task.execute({})
     assert "Contents" not in s3.list_objects_v2(Bucket=work)
 

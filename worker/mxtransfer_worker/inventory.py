@@ -26,7 +26,12 @@ from .s3uri import S3Uri
 
 
 class ListingError(RuntimeError):
-    """A bucket that cannot be listed: names the bucket and prefix and the cause (missing, access denied)."""
+    """A bucket that cannot be listed: names the bucket and prefix and the cause. ``permanent`` is True when
+    trying again will not help until someone acts (the bucket is missing, or access is denied)."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -255,11 +260,12 @@ def _listing_error(error: ClientError, location: S3Uri) -> ListingError:
     )
     where = f"cannot list {location}"
     if code in ("NoSuchBucket", "404"):
-        return ListingError(f"{where}: NoSuchBucket: bucket {location.bucket!r} does not exist")
+        return ListingError(f"{where}: NoSuchBucket: bucket {location.bucket!r} does not exist", permanent=True)
     if code in ("AccessDenied", "403", "AllAccessDisabled"):
         return ListingError(
             f"{where}: AccessDenied: the role may not list bucket {location.bucket!r} (it needs s3:ListBucket on "
-            f"arn:aws:s3:::{location.bucket}, and the bucket policy must allow it)"
+            f"arn:aws:s3:::{location.bucket}, and the bucket policy must allow it)",
+            permanent=True,
         )
     message = error.response.get("Error", {}).get("Message") or code
     return ListingError(f"{where}: {code}: {message}")
