@@ -93,8 +93,8 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
         if not sources and not self.inventory_manifest:
             raise ValueError(f"{self.task_id}: give sources (s3://bucket/prefix) to list, or an inventory_manifest")
         object_filter = ObjectFilter(
-            include=tuple(self.include or ()),
-            exclude=tuple(self.exclude or ()),
+            include=self.include or (),
+            exclude=self.exclude or (),
             modified_after=_timestamp(self.modified_after, "modified_after"),
             modified_before=_timestamp(self.modified_before, "modified_before"),
             min_size=_size(self.min_size, "min_size"),

@@ -42,7 +42,7 @@ def test_writes_manifest_and_sizes_and_returns_counts_not_keys(s3, make_bucket):
     for key, body in [("in/a b.mov", b"12345"), ("in/ünï,code.txt", b"12"), ("in/skip.tmp", b"1")]:
         put(s3, source, key, body)
     uri = f"s3://{work}/manifests/run 1/manifest.csv"
-    result = operator(manifest_uri=uri, sources=[f"s3://{source}/in/"], exclude=["*.tmp"]).execute({})
+    result = operator(manifest_uri=uri, sources=f"s3://{source}/in/", exclude="*.tmp").execute({})
     assert result == {
         "manifest": uri, "sizes": uri + ".sizes", "objects": 2, "bytes": 7, "unknown_sizes": 0, "listed": 3,
         "filtered_out": 1, "skipped_identical": 0, "skipped_identical_bytes": 0,
