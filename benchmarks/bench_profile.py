@@ -1,0 +1,126 @@
+"""Where the engine's CPU goes per small-object copy: ``python -m benchmarks.bench_profile [--objects N]``.
+
+Runs ``copy_rows`` (the engine's default options, as the worker CLI builds them) on N objects of 1 MiB with the
+``small`` scenario's emulator settings in a child process, twice: once alone, for its CPU per copy and requests
+per copy, and once sampled by py-spy (``--gil``: only the thread that holds the GIL, i.e. Python's CPU;
+installed in ``.bench-venv`` by ``make bench``) for the share of samples per source file (inclusive: a file
+counts once per sample when any of its frames is on the stack) and per leaf function (self time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.suite.scenarios import MiB, S3_LIKE
+from benchmarks.suite.server import EmulatorProcess
+from benchmarks.suite.tools import BENCH_VENV, base_env
+
+SOURCE = "bench-src"
+_FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:]*)(?::\d+)?\)$")
+
+
+def child(count: int) -> None:
+    """Copy ``count`` objects with ``copy_rows`` and the engine's defaults (the endpoint from the environment)."""
+    from mxtransfer_worker.manifest import ManifestRow
+    from mxtransfer_worker.options import CopyOptions
+    from mxtransfer_worker.runner import copy_rows
+    from mxtransfer_worker.s3client import make_s3_client
+
+    options = CopyOptions(destination_bucket=os.environ["BENCH_DESTINATION"], copy_annotations=False)
+    client = make_s3_client(max_pool_connections=options.object_concurrency + options.part_concurrency + 4)
+    rows = (ManifestRow(SOURCE, f"small/{index:07d}", size=MiB) for index in range(count))
+    failed = []
+    copy_rows(client, rows, options, lambda result: failed.append(result) if result.status == "failed" else None)
+    if failed:
+        raise SystemExit(f"{len(failed)} copies failed, first: {failed[0].message}")
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "lib/python3.11/", "worker/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def summarize(stacks: Path, top: int) -> tuple[int, dict[str, list[tuple[str, float]]]]:
+    """Samples, and the top files and functions (inclusive) and leaf functions (self) by share of samples."""
+    files: collections.Counter = collections.Counter()
+    functions: collections.Counter = collections.Counter()
+    leaves: collections.Counter = collections.Counter()
+    total = 0
+    for line in stacks.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = [_FRAME.match(frame) for frame in stack.split(";")]
+        frames = [match for match in frames if match]
+        if not frames:
+            continue
+        total += count
+        names = [f"{match['function']} ({_short(match['file'])})" for match in frames]
+        for name in {_short(match["file"]) for match in frames}:
+            files[name] += count
+        for name in set(names):
+            functions[name] += count
+        leaves[names[-1]] += count
+    share = lambda counter: [(name, value / total) for name, value in counter.most_common(top)]  # noqa: E731
+    return total, {"Inclusive share by file": share(files), "Inclusive share by function": share(functions),
+                   "Self share by function": share(leaves)}
+
+
+def _run(server: EmulatorProcess, command: list[str], count: int, destination: str, scratch: Path) -> dict:
+    """Run ``command`` (copying ``count`` objects to ``destination``) and measure it from outside."""
+    server.call("create_bucket", destination)
+    requests = server.requests()
+    started = time.monotonic()
+    process = subprocess.Popen(command, env={**base_env(server.url, scratch), "BENCH_DESTINATION": destination},
+                               stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    check = server.call("verify", SOURCE, destination, [f"small/{index:07d}" for index in range(count)])
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "requests": server.requests() - requests,
+            "exit": os.waitstatus_to_exitcode(status), "check": check}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_profile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=5_000)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.objects)
+        return
+    py_spy = BENCH_VENV / "py-spy"
+    command = [sys.executable, "-m", "benchmarks.bench_profile", "--child", "--objects", str(args.objects)]
+    with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as scratch:
+        server.call("populate", SOURCE, [(f"small/{index:07d}", MiB) for index in range(args.objects)])
+        plain = _run(server, command, args.objects, "bench-dst-plain", Path(scratch))
+        print(f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
+              f" {S3_LIKE['latency_s'] * 1000:g} ms latency: {plain['wall']:.1f} s wall,"
+              f" {args.objects / plain['wall']:,.0f} copies/s, {plain['cpu']:.1f} CPU s ="
+              f" {plain['cpu'] / args.objects * 1000:.2f} ms CPU per copy, {plain['requests'] / args.objects:.2f}"
+              f" requests per copy; exit status {plain['exit']}; destination check {plain['check']}")
+        if not py_spy.exists():
+            print("py-spy not installed: no profile (make bench installs it into .bench-venv)")
+            return
+        stacks = Path(scratch) / "stacks.txt"
+        sampled = _run(server, [str(py_spy), "record", "--gil", "--rate", "250", "--format", "raw", "--output",
+                                str(stacks), "--", *command], args.objects, "bench-dst-sampled", Path(scratch))
+        total, tables = summarize(stacks, args.top)
+    print(f"\nSampled run: {sampled['wall']:.1f} s wall; {total:,} samples of the thread holding the GIL")
+    for title, shares in tables.items():
+        print(f"\n{title}:")
+        for name, share in shares:
+            print(f"  {share:6.1%}  {name}")
+
+
+if __name__ == "__main__":
+    main()
