@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
-from mxtransfer_worker.copier import FAILED, SUCCEEDED, ObjectCopier
+from mxtransfer_worker.copier import FAILED, SKIPPED, SUCCEEDED, ObjectCopier
 from mxtransfer_worker.manifest import ManifestRow
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
@@ -154,6 +154,23 @@ def test_access_denied_is_permanent_with_a_hint(client):
     assert "s3://src-bucket/film.mp4" in result.message and "job role" in result.message
 
 
+ANNOTATION = {"AnnotationName": "qc-report", "LastModified": WHEN, "Size": 12, "ETag": '"qc1"'}
+
+
+def expect_annotation_sync(stubber, destination_etag, present=()):
+    stubber.add_response("list_object_annotations", {"Annotations": list(present)},
+                         {"Bucket": "dst-bucket", "Key": "film.mp4", "ExpectedBucketOwner": "222222222222"})
+    stubber.add_response("list_object_annotations", {"Annotations": [ANNOTATION]},
+                         {"Bucket": "src-bucket", "Key": "film.mp4"})
+    if not present:
+        stubber.add_response("get_object_annotation", {"AnnotationPayload": io.BytesIO(b'{"ok": true}')},
+                             {"Bucket": "src-bucket", "Key": "film.mp4", "AnnotationName": "qc-report"})
+        stubber.add_response("put_object_annotation", {}, {
+            "Bucket": "dst-bucket", "Key": "film.mp4", "AnnotationName": "qc-report",
+            "AnnotationPayload": b'{"ok": true}', "ObjectIfMatch": destination_etag,
+            "ExpectedBucketOwner": "222222222222"})
+
+
 def test_annotations_follow_a_multipart_copy_conditional_on_the_new_etag(client):
     stubber = Stubber(client)
     expect_heads(stubber, size=6 * MiB)
@@ -161,18 +178,50 @@ def test_annotations_follow_a_multipart_copy_conditional_on_the_new_etag(client)
     stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": '"p1"'}}, part_params(1, 0, 5 * MiB - 1))
     stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": '"p2"'}}, part_params(2, 5 * MiB, 6 * MiB - 1))
     stubber.add_response("complete_multipart_upload", {"ETag": '"new-2"'}, None)
-    stubber.add_response("list_object_annotations", {"Annotations": [{"AnnotationName": "qc-report", "LastModified": WHEN, "Size": 12}]},
-                         {"Bucket": "src-bucket", "Key": "film.mp4"})
-    stubber.add_response("get_object_annotation", {"AnnotationPayload": io.BytesIO(b'{"ok": true}')},
-                         {"Bucket": "src-bucket", "Key": "film.mp4", "AnnotationName": "qc-report"})
-    stubber.add_response("put_object_annotation", {}, {
-        "Bucket": "dst-bucket", "Key": "film.mp4", "AnnotationName": "qc-report", "AnnotationPayload": b'{"ok": true}',
-        "ObjectIfMatch": '"new-2"', "ExpectedBucketOwner": "222222222222"})
+    expect_annotation_sync(stubber, '"new-2"')
     stubber.add_response("head_object", {**source_head(6 * MiB), "ETag": '"new-2"'}, None)
     with stubber:
         result = copy(client, options(copy_annotations=True))
     stubber.assert_no_pending_responses()
     assert result.status == SUCCEEDED, result.message
+
+
+def multipart_copy_already_there(stubber, present):
+    stubber.add_response("head_object", source_head(6 * MiB), None)
+    stubber.add_response("head_object", {**source_head(6 * MiB), "ETag": '"new-2"', "LastModified": WHEN.replace(year=2027)}, None)
+    expect_annotation_sync(stubber, '"new-2"', present)
+
+
+def test_a_rerun_completes_annotations_an_earlier_run_left_out(client):
+    stubber = Stubber(client)
+    multipart_copy_already_there(stubber, present=())
+    with stubber:
+        result = copy(client, options(copy_annotations=True))
+    stubber.assert_no_pending_responses()
+    assert result.status == SUCCEEDED
+    assert result.message.endswith("copied 1 missing annotations") and result.bytes == 0
+
+
+def test_a_rerun_with_annotations_in_place_skips(client):
+    stubber = Stubber(client)
+    multipart_copy_already_there(stubber, present=[ANNOTATION])
+    with stubber:
+        result = copy(client, options(copy_annotations=True))
+    stubber.assert_no_pending_responses()
+    assert result.status == SKIPPED
+
+
+def test_an_endpoint_without_annotations_fails_the_row_permanently_with_a_hint(client):
+    stubber = Stubber(client)
+    stubber.add_response("head_object", source_head(6 * MiB), None)
+    stubber.add_response("head_object", {**source_head(6 * MiB), "ETag": '"new-2"', "LastModified": WHEN.replace(year=2027)}, None)
+    stubber.add_client_error("list_object_annotations", "NotImplemented", "not implemented", 501)
+    with stubber:
+        result = copy(client, options(copy_annotations=True))
+    stubber.assert_no_pending_responses()
+    assert (result.status, result.error_code, result.temporary) == (FAILED, "AnnotationCopyFailed", False)
+    assert "holds the object's bytes but not all its annotations" in result.message
+    assert "copy_annotations" in result.message
 
 
 def test_kms_encrypted_copy_is_verified_by_size_with_a_head(client):

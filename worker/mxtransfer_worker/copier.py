@@ -16,12 +16,12 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import MAX_COPY_OBJECT_SIZE, ObjectTooLargeError, choose_part_size, part_ranges
+from .parts import ObjectTooLargeError, choose_part_size, part_ranges
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
 
@@ -149,6 +149,12 @@ class ObjectCopier:
         if destination is not None:
             reason = _same_content(source, destination)
             if reason:
+                # Single-request copies carry annotations atomically; multipart copies add them afterwards.
+                if options.copy_annotations and "-" in destination["ETag"]:
+                    completed = self._sync_annotations(row, destination_key, destination["ETag"])
+                    if completed:
+                        return SUCCEEDED, f"destination already matched ({reason}); copied {completed} missing " \
+                                          "annotations", 0
                 return SKIPPED, f"destination already matches ({reason})", size
             if not options.overwrite:
                 raise CopyError(
@@ -303,7 +309,7 @@ class ObjectCopier:
             self._abort(destination_key, upload_id)
             raise
         if options.copy_annotations:
-            self._copy_annotations(row, destination_key, completed["ETag"])
+            self._sync_annotations(row, destination_key, completed["ETag"])
         return len(parts)
 
     def _copy_parts(self, row: ManifestRow, source: dict, destination_key: str, upload_id: str) -> list[dict]:
@@ -356,22 +362,40 @@ class ObjectCopier:
             args["ExpectedBucketOwner"] = self.options.expected_source_owner
         return self.client.get_object_tagging(**args).get("TagSet", [])
 
-    def _copy_annotations(self, row: ManifestRow, destination_key: str, new_etag: str) -> None:
-        """Annotations do not travel with a multipart copy: list them on the source and put each on the copy,
-        conditional on the copy still being the object just completed."""
+    def _sync_annotations(self, row: ManifestRow, destination_key: str, destination_etag: str) -> int:
+        """Put on the copy every source annotation it lacks (or holds with another ETag), conditional on the
+        copy still being ``destination_etag``; returns how many were put. Annotations do not travel with a
+        multipart copy, and a re-run must repair a copy whose annotations an earlier run could not finish."""
         source_args = {"Bucket": row.bucket, "Key": row.key, **self.options.requester_payer}
         if row.version_id:
             source_args["VersionId"] = row.version_id
+        destination_args = {"Bucket": self.options.destination_bucket, "Key": destination_key,
+                            **self._owner_and_payer_args()}
+        try:
+            present = {a["AnnotationName"]: a.get("ETag") for a in self._annotations(destination_args)}
+            put = 0
+            for annotation in self._annotations(source_args):
+                name = annotation["AnnotationName"]
+                if name in present and present[name] == annotation.get("ETag"):
+                    continue
+                payload = self.client.get_object_annotation(**source_args, AnnotationName=name)["AnnotationPayload"]
+                self.client.put_object_annotation(
+                    **destination_args, AnnotationName=name, ObjectIfMatch=destination_etag,
+                    AnnotationPayload=payload.read() if hasattr(payload, "read") else payload)
+                put += 1
+            return put
+        except (ClientError, BotoCoreError) as raw:
+            error = classify(raw, f"copy the annotations of {self._source_uri(row)}")
+            raise CopyError("AnnotationCopyFailed", f"s3://{self.options.destination_bucket}/{destination_key} holds "
+                            f"the object's bytes but not all its annotations: {error.message}; re-run to complete "
+                            "them, or set copy_annotations to false for endpoints without S3 annotations") from raw
+
+    def _annotations(self, args: dict):
+        """Every annotation of an object (``ListObjectAnnotations``, all pages)."""
         token = None
         while True:
-            page = self.client.list_object_annotations(**source_args, **({"ContinuationToken": token} if token else {}))
-            for annotation in page.get("Annotations", []):
-                name = annotation["AnnotationName"]
-                payload = self.client.get_object_annotation(**source_args, AnnotationName=name)["AnnotationPayload"]
-                body = payload.read() if hasattr(payload, "read") else payload
-                self.client.put_object_annotation(
-                    Bucket=self.options.destination_bucket, Key=destination_key, AnnotationName=name,
-                    AnnotationPayload=body, ObjectIfMatch=new_etag, **self._owner_and_payer_args())
+            page = self.client.list_object_annotations(**args, **({"ContinuationToken": token} if token else {}))
+            yield from page.get("Annotations", [])
             token = page.get("NextContinuationToken")
             if not token:
                 return
