@@ -13,7 +13,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(UV) pip install --quiet -p $(PY) -e '.[test]'
 	touch $(STAMP)
 
+LINTED := airflow_provider_mxtransfer worker dags demo benchmarks infra tests
+
 test: $(STAMP)
+	$(VENV)/bin/ruff check --select F,E9 $(LINTED)
 	$(PY) -m pytest -n 2 -q tests
 
 demo: $(STAMP)

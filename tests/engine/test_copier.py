@@ -10,7 +10,6 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from mxtransfer_worker.copier import FAILED, SKIPPED, SUCCEEDED, ObjectCopier
 from mxtransfer_worker.manifest import ManifestRow

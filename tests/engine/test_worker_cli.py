@@ -8,7 +8,6 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from mxtransfer_worker.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_ROWS_FAILED, main
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
