@@ -1,16 +1,28 @@
-"""A shard's transfer report: one CSV row per manifest row and a JSON summary, written to S3."""
+"""Transfer reports: one CSV row per manifest row and a JSON summary per shard, written to S3, and their merge.
+
+A transfer's row reports are *report sources*, each covering some of the transfer's shard indexes (numbered as
+the provider's ``FleetStatus`` numbers them): ``ShardReports`` (what ``ShardReport`` wrote for the shards of a
+run) and ``CompletionReport`` (an S3 Batch Operations job's completion report of the driver Lambda's answers).
+A source has ``indexes``, ``summaries(client)`` (the JSON summaries written so far, by shard index) and
+``rows(client, index)`` (that shard's rows as ``CSV_COLUMNS`` dicts, streamed; None when it wrote no report).
+``report_totals`` reads progress from sources and ``merge_reports`` merges them into one report.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable, Iterator
 
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
+from .manifest import decode_key
 from .s3uri import S3Uri
 
 CSV_COLUMNS = ("line", "bucket", "key", "version_id", "destination_key", "status", "error_code", "message",
@@ -23,15 +35,35 @@ def report_names(shard_index: int, shard_count: int) -> tuple[str, str]:
     return f"{stem}.csv", f"{stem}.json"
 
 
+class _Tally:
+    """Rows, bytes and failure codes by status."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.bytes: Counter[str] = Counter()
+        self.failures_by_code: Counter[str] = Counter()
+
+    def add(self, status: str, size: int, error_code: str) -> None:
+        self.counts[status] += 1
+        self.bytes[status] += size
+        if status == FAILED:
+            self.failures_by_code[error_code] += 1
+
+    def counted(self) -> dict:
+        """The counting fields of a shard summary."""
+        return {"rows": sum(self.counts.values()), "succeeded": self.counts[SUCCEEDED],
+                "skipped": self.counts[SKIPPED], "failed": self.counts[FAILED],
+                "bytes_copied": self.bytes[SUCCEEDED], "bytes_skipped": self.bytes[SKIPPED],
+                "failures_by_code": dict(self.failures_by_code)}
+
+
 class ShardReport:
     """Collects one shard's results in a temporary file (not in memory) and uploads it with a summary."""
 
     def __init__(self, shard_index: int = 0, shard_count: int = 1):
         self.shard_index = shard_index
         self.shard_count = shard_count
-        self.counts: Counter[str] = Counter()
-        self.bytes: Counter[str] = Counter()
-        self.failures_by_code: Counter[str] = Counter()
+        self.tally = _Tally()
         self.started_at = datetime.now(timezone.utc)
         self._started = time.monotonic()
         self._file = tempfile.TemporaryFile()
@@ -44,28 +76,22 @@ class ShardReport:
         row = result.row
         self._csv.writerow((row.line, row.bucket, row.key, row.version_id or "", result.destination_key,
                             result.status, result.error_code, result.message, result.bytes, result.seconds))
-        self.counts[result.status] += 1
-        self.bytes[result.status] += result.bytes
-        if result.status == FAILED:
-            self.failures_by_code[result.error_code] += 1
+        self.tally.add(result.status, result.bytes, result.error_code)
 
     @property
     def all_done(self) -> bool:
         """Whether every row succeeded or was skipped."""
-        return self.counts[FAILED] == 0
+        return self.tally.counts[FAILED] == 0
 
     def summary(self) -> dict:
         """Counts, bytes and duration of the shard so far."""
         seconds = time.monotonic() - self._started
+        counted = self.tally.counted()
         return {
-            "shard_index": self.shard_index, "shard_count": self.shard_count,
-            "rows": sum(self.counts.values()),
-            "succeeded": self.counts[SUCCEEDED], "skipped": self.counts[SKIPPED], "failed": self.counts[FAILED],
-            "bytes_copied": self.bytes[SUCCEEDED], "bytes_skipped": self.bytes[SKIPPED],
-            "failures_by_code": dict(self.failures_by_code),
+            "shard_index": self.shard_index, "shard_count": self.shard_count, **counted,
             "started_at": self.started_at.isoformat(), "seconds": round(seconds, 3),
-            "objects_per_second": round(sum(self.counts.values()) / seconds, 1) if seconds else None,
-            "mib_per_second": round(self.bytes[SUCCEEDED] / 2**20 / seconds, 1) if seconds else None,
+            "objects_per_second": round(counted["rows"] / seconds, 1) if seconds else None,
+            "mib_per_second": round(counted["bytes_copied"] / 2**20 / seconds, 1) if seconds else None,
         }
 
     def upload(self, client, report_uri: str) -> tuple[str, str]:
@@ -88,81 +114,204 @@ class ShardReport:
 #: Names of the merged transfer report under the report prefix.
 TRANSFER_CSV, TRANSFER_JSON = "transfer.csv", "transfer.json"
 _SUMMED = ("rows", "succeeded", "skipped", "failed", "bytes_copied", "bytes_skipped")
-
-
-def read_summaries(client, report_uri: str, shard_count: int) -> dict[int, dict]:
-    """The JSON summaries uploaded so far by the shards of a ``shard_count``-shard transfer, by shard index."""
-    prefix = S3Uri.parse(report_uri).join("")
-    suffix = f"-of-{shard_count:05d}.json"
-    summaries = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=prefix.key + "shard-"):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(suffix) and "/" not in item["Key"][len(prefix.key):]:
-                summary = json.loads(client.get_object(Bucket=prefix.bucket, Key=item["Key"])["Body"].read())
-                summaries[summary["shard_index"]] = summary
-    return summaries
+#: The format of S3 Batch Operations completion reports.
+COMPLETION_REPORT_FORMAT = "Report_CSV_20180820"
+#: How the driver Lambda (``lambda_driver``) begins the result strings of copied, already identical and
+#: handed-off objects; a failure's result string is ``<error code>: <message>``.
+_COPIED, _IDENTICAL, _HANDED_OFF = "copied to ", "already identical at ", "submitted to AWS Batch job "
+_DRIVER_FAILURE = re.compile(r"([A-Za-z][A-Za-z0-9.]*): (.*)", re.DOTALL)
 
 
 def combine_summaries(summaries: list[dict]) -> dict:
-    """Totals of shard summaries, with throughput over the wall time from the first start to the last end."""
+    """Totals of shard summaries, with throughput over the wall time from the first start to the last end of the
+    summaries that have timings (an S3 Batch Operations completion report has none), and over their rows and
+    bytes only."""
     totals = {name: sum(summary[name] for summary in summaries) for name in _SUMMED}
     failures: Counter[str] = Counter()
     for summary in summaries:
         failures.update(summary["failures_by_code"])
     totals["failures_by_code"] = dict(failures)
-    starts = [datetime.fromisoformat(summary["started_at"]).timestamp() for summary in summaries]
-    ends = [start + summary["seconds"] for start, summary in zip(starts, summaries)]
-    seconds = max(ends) - min(starts) if summaries else 0.0
+    timed = [summary for summary in summaries if summary.get("started_at")]
+    starts = [datetime.fromisoformat(summary["started_at"]).timestamp() for summary in timed]
+    ends = [start + summary["seconds"] for start, summary in zip(starts, timed)]
+    seconds = max(ends) - min(starts) if timed else 0.0
     totals["seconds"] = round(seconds, 3)
-    totals["objects_per_second"] = round(totals["rows"] / seconds, 1) if seconds else None
-    totals["mib_per_second"] = round(totals["bytes_copied"] / 2**20 / seconds, 1) if seconds else None
+    totals["objects_per_second"] = round(sum(summary["rows"] for summary in timed) / seconds, 1) if seconds else None
+    totals["mib_per_second"] = (round(sum(summary["bytes_copied"] for summary in timed) / 2**20 / seconds, 1)
+                                if seconds else None)
     return totals
 
 
-def first_errors(client, report_uri: str, shard_index: int, shard_count: int, limit: int = 3) -> list[dict]:
-    """The first ``limit`` failed rows of one shard's CSV report (empty if the shard wrote no report)."""
-    csv_name, _ = report_names(shard_index, shard_count)
-    location = S3Uri.parse(report_uri).join(csv_name)
+def _body(client, location: S3Uri):
+    """The streaming body of an S3 object, or None if there is no such key."""
     try:
-        body = client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        return client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
     except client.exceptions.NoSuchKey:
-        return []
-    errors = []
+        return None
+
+
+def _records(body) -> Iterator[list[str]]:
+    """The CSV records of an S3 object's body, streamed; the body is closed at the end."""
     try:
-        for row in csv.DictReader(io.TextIOWrapper(body, encoding="utf-8", newline="")):
-            if row["status"] == FAILED:
-                errors.append(row)
-                if len(errors) == limit:
-                    break
+        yield from csv.reader(io.TextIOWrapper(body, encoding="utf-8", newline=""))
     finally:
         body.close()
-    return errors
 
 
-def merge_reports(client, report_uri: str, shard_count: int) -> dict:
-    """Concatenate the shard CSV reports (streamed, in shard order) into ``transfer.csv`` and write the totals to
-    ``transfer.json`` under ``report_uri``; returns the totals, with ``missing_shards`` listing the shards that
-    wrote no report."""
+class ShardReports:
+    """The reports ``ShardReport`` wrote under ``report_uri`` for the shards of a ``shard_count``-shard run; its
+    shard ``i`` is the transfer's shard ``first + i`` (an AWS Batch hand-off's one-shard run follows the S3 Batch
+    Operations jobs)."""
+
+    def __init__(self, report_uri: str, shard_count: int, first: int = 0):
+        self.prefix = S3Uri.parse(report_uri).join("")
+        self.shard_count = shard_count
+        self.first = first
+
+    @property
+    def indexes(self) -> range:
+        return range(self.first, self.first + self.shard_count)
+
+    def summaries(self, client) -> dict[int, dict]:
+        """The JSON summaries uploaded so far, by transfer shard index."""
+        suffix = f"-of-{self.shard_count:05d}.json"
+        summaries = {}
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.prefix.bucket,
+                                                                      Prefix=self.prefix.key + "shard-"):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(suffix) and "/" not in item["Key"][len(self.prefix.key):]:
+                    summary = json.loads(client.get_object(Bucket=self.prefix.bucket, Key=item["Key"])["Body"].read())
+                    summaries[self.first + summary["shard_index"]] = summary
+        return summaries
+
+    def rows(self, client, index: int) -> Iterator[dict] | None:
+        body = _body(client, self.prefix.join(report_names(index - self.first, self.shard_count)[0]))
+        if body is None:
+            return None
+        records = _records(body)
+        header = next(records)
+        return (dict(zip(header, record)) for record in records)
+
+
+class CompletionReport:
+    """The completion report (``Report_CSV_20180820``, scope ``AllTasks``) of an S3 Batch Operations job that
+    invoked the driver Lambda, as the transfer's shard ``index``. ``manifest_uri`` is its ``manifest.json``
+    (None when S3 wrote none), which lists the result CSV files.
+
+    Each result row (``Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage``, the key
+    URL-encoded) becomes a report row: the driver's result string says whether the object was copied or already
+    identical, and where to; a failure's says its error code and message (else S3's own code, e.g.
+    ``PermanentFailure``, stands). The driver's answers carry neither bytes nor seconds (left empty) nor the
+    manifest line (empty). Objects the driver handed to AWS Batch are left out: the hand-off worker's report
+    (a ``ShardReports`` source) has their final outcome. S3 writes the report only when the job ends, without
+    timings, so it counts in merged reports, not in progress totals."""
+
+    def __init__(self, index: int, manifest_uri: str | None):
+        self.index = index
+        self.manifest_uri = manifest_uri
+
+    @property
+    def indexes(self) -> tuple[int]:
+        return (self.index,)
+
+    def summaries(self, client) -> dict[int, dict]:
+        return {}
+
+    def rows(self, client, index: int) -> Iterator[dict] | None:
+        body = _body(client, S3Uri.parse(self.manifest_uri)) if self.manifest_uri else None
+        if body is None:
+            return None
+        try:
+            manifest = json.loads(body.read())
+        finally:
+            body.close()
+        if manifest.get("Format") != COMPLETION_REPORT_FORMAT:
+            raise ValueError(f"{self.manifest_uri} is not a {COMPLETION_REPORT_FORMAT} completion report manifest")
+        return self._rows(client, manifest.get("Results", []))
+
+    @staticmethod
+    def _rows(client, results: list[dict]) -> Iterator[dict]:
+        for result in results:
+            for record in _records(client.get_object(Bucket=result["Bucket"], Key=result["Key"])["Body"]):
+                row = completion_row(record)
+                if row is not None:
+                    yield row
+
+
+def completion_row(record: list[str]) -> dict | None:
+    """The report row of one completion report record; None for an object handed to AWS Batch."""
+    bucket, key, version_id, task_status, first_code, second_code, said = record
+    # The documented column order is ErrorCode, HTTPStatusCode, but S3's example reports put the HTTP status
+    # first: S3's code is whichever of the two is not a number.
+    s3_code = next((code for code in (first_code, second_code) if code and not code.isdigit()), "")
+    row = {"line": "", "bucket": bucket, "key": decode_key(key), "version_id": version_id, "destination_key": "",
+           "status": FAILED, "error_code": "", "message": said, "bytes": "", "seconds": ""}
+    if task_status != "succeeded":
+        failure = _DRIVER_FAILURE.fullmatch(said)
+        row["error_code"], row["message"] = failure.groups() if failure else (s3_code or "TaskFailed", said)
+        return row
+    if said.startswith(_HANDED_OFF):
+        return None
+    row["status"] = SKIPPED if said.startswith(_IDENTICAL) else SUCCEEDED
+    for start in (_COPIED, _IDENTICAL):
+        # "<start>s3://bucket/key: <message>": the copier's messages hold no ": ", keys may.
+        where, _, message = said[len(start):].rpartition(": ")
+        if said.startswith(start) and where.startswith("s3://"):
+            row.update(destination_key=S3Uri.parse(where).key, message=message)
+    return row
+
+
+@dataclass
+class MergedReport:
+    """What ``merge_reports`` wrote: the totals (as in ``transfer.json``) and, by shard index, the first failed
+    rows of each shard with failures."""
+
+    totals: dict
+    first_errors: dict[int, list[dict]]
+
+
+def report_totals(client, sources: Iterable) -> dict:
+    """Totals of the shard summaries written so far by a transfer's report sources (for progress lines)."""
+    return combine_summaries([summary for source in sources for summary in source.summaries(client).values()])
+
+
+def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: int = 3) -> MergedReport:
+    """Write the rows of a transfer's report sources (streamed, in source and shard order) to ``transfer.csv``
+    and their totals to ``transfer.json`` under ``report_uri``. The totals count the rows; timings come from the
+    sources' summaries; ``missing_shards`` lists the shards that wrote no report."""
+    sources = list(sources)
     prefix = S3Uri.parse(report_uri)
-    summaries = read_summaries(client, report_uri, shard_count)
-    missing = [index for index in range(shard_count) if index not in summaries]
     csv_uri, json_uri = prefix.join(TRANSFER_CSV), prefix.join(TRANSFER_JSON)
-    with tempfile.TemporaryFile() as merged:
-        merged.write((",".join(CSV_COLUMNS) + "\r\n").encode())
-        for index in sorted(summaries):
-            shard_csv = prefix.join(report_names(index, shard_count)[0])
-            body = client.get_object(Bucket=shard_csv.bucket, Key=shard_csv.key)["Body"]
-            try:
-                body.readline()  # the shard's header
-                for chunk in body.iter_chunks(1024 * 1024):
-                    merged.write(chunk)
-            finally:
-                body.close()
-        merged.seek(0)
-        client.upload_fileobj(merged, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
-    totals = {**combine_summaries([summaries[index] for index in sorted(summaries)]), "shard_count": shard_count,
-              "shards_reported": len(summaries), "missing_shards": missing, "report_csv": str(csv_uri),
+    tallies: dict[int, _Tally] = {}
+    first_errors: dict[int, list[dict]] = {}
+    missing = []
+    merged = io.TextIOWrapper(tempfile.TemporaryFile(), encoding="utf-8", newline="")
+    try:
+        writer = csv.writer(merged)
+        writer.writerow(CSV_COLUMNS)
+        for source in sources:
+            for index in source.indexes:
+                rows = source.rows(client, index)
+                if rows is None:
+                    missing.append(index)
+                    continue
+                tally = tallies[index] = _Tally()
+                for row in rows:
+                    writer.writerow([row[name] for name in CSV_COLUMNS])
+                    tally.add(row["status"], int(row["bytes"] or 0), row["error_code"])
+                    if row["status"] == FAILED and len(first_errors.setdefault(index, [])) < errors_per_shard:
+                        first_errors[index].append(row)
+        merged.flush()
+        merged.buffer.seek(0)
+        client.upload_fileobj(merged.buffer, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
+    finally:
+        merged.close()
+    timings = {index: summary for source in sources for index, summary in source.summaries(client).items()}
+    shards = [{**tallies[index].counted(), **{name: timings[index][name] for name in ("started_at", "seconds")
+                                              if index in timings}} for index in sorted(tallies)]
+    totals = {**combine_summaries(shards), "shard_count": sum(len(source.indexes) for source in sources),
+              "shards_reported": len(tallies), "missing_shards": missing, "report_csv": str(csv_uri),
               "report_json": str(json_uri)}
     client.put_object(Bucket=json_uri.bucket, Key=json_uri.key, ContentType="application/json",
                       Body=json.dumps(totals, indent=2).encode())
-    return totals
+    return MergedReport(totals, first_errors)
