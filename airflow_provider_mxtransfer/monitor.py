@@ -16,7 +16,7 @@ from airflow_provider_mxtransfer.links.transfer import (
     TransferLogsLink,
 )
 from airflow_provider_mxtransfer.links.transfer import BATCH_LOG_GROUP
-from mxtransfer_worker.report import combine_summaries, first_errors, merge_reports, read_summaries
+from mxtransfer_worker.report import MergedReport, merge_reports, report_totals
 from mxtransfer_worker.s3uri import S3Uri
 
 #: Failed shards whose first errors go into the failure message.
@@ -70,8 +70,7 @@ class TransferMonitor:
 
     def totals(self) -> dict:
         """Totals of the shard summaries written so far."""
-        summaries = read_summaries(self.s3, self.transfer["report_uri"], self.transfer["shard_count"])
-        return combine_summaries(list(summaries.values()))
+        return report_totals(self.s3, self.backend.report_sources(self.transfer))
 
     def check(self) -> FleetStatus:
         """The backend's status, after logging a progress line."""
@@ -80,34 +79,35 @@ class TransferMonitor:
         return status
 
     def finish(self, status: FleetStatus) -> dict:
-        """Merge the shard reports into one transfer report; raise naming the failed shards, their first errors
-        and log links if the transfer failed; else return the totals."""
+        """Merge the backend's row reports into one transfer report; raise naming the failed shards, their first
+        errors and log links if the transfer failed; else return the totals."""
         transfer = self.transfer
-        totals = merge_reports(self.s3, transfer["report_uri"], transfer["shard_count"])
+        merged = merge_reports(self.s3, transfer["report_uri"], self.backend.report_sources(transfer))
+        totals = merged.totals
         self.log.info("transfer %s report: %s (totals %s): %d objects, %d copied, %d skipped, %d failed",
                       transfer["transfer_id"], totals["report_csv"], totals["report_json"], totals["rows"],
                       totals["succeeded"], totals["skipped"], totals["failed"])
         if status.state != FAILED and not totals["failed"]:
             return totals
-        raise AirflowException(self.failure_message(status, totals))
+        raise AirflowException(self.failure_message(status, merged))
 
-    def failure_message(self, status: FleetStatus, totals: dict) -> str:
-        transfer = self.transfer
-        summaries = read_summaries(self.s3, transfer["report_uri"], transfer["shard_count"])
-        failed = sorted(set(status.failed_shards) | {index for index, summary in summaries.items()
-                                                     if summary["failed"]})
+    def failure_message(self, status: FleetStatus, merged: MergedReport) -> str:
+        transfer, totals = self.transfer, merged.totals
+        failed = sorted(set(status.failed_shards) | set(merged.first_errors))
         lines = [f"transfer {transfer['transfer_id']} failed: {len(failed) or status.failed} of "
-                 f"{transfer['shard_count']} shards failed ({', '.join(map(str, failed[:20]))}"
+                 f"{totals['shard_count']} shards failed ({', '.join(map(str, failed[:20]))}"
                  f"{', ...' if len(failed) > 20 else ''}); {totals['failed']} objects failed; "
                  f"report {totals['report_csv']}"]
         if status.reason:
             lines.append(f"{transfer['backend']} says: {status.reason}")
         for index in failed[:REPORTED_SHARDS]:
-            errors = first_errors(self.s3, transfer["report_uri"], index, transfer["shard_count"])
+            errors = merged.first_errors.get(index, [])
             described = "; ".join(f"s3://{row['bucket']}/{row['key']}: {row['message'] or row['error_code']}"
                                   for row in errors)
-            if not errors:
+            if index in totals["missing_shards"]:
                 described = "no report (the shard's worker stopped before writing one: see its log)"
+            elif not errors:
+                described = "no failed rows in its report"
             log_link = status.log_urls.get(index)
             lines.append(f"shard {index}: {described}" + (f" (log: {log_link})" if log_link else ""))
         if totals["missing_shards"]:

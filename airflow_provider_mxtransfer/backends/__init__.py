@@ -18,6 +18,13 @@ Interface (a backend is a class with these members; ``get_backend`` builds one b
     handle). ``astatus`` runs in the triggerer's event loop and must not block it.
 ``terminate(self, transfer: dict, reason: str) -> None``
     Stop every job of the transfer (idempotent; jobs already finished are left alone).
+``report_sources(self, transfer: dict) -> list``
+    Where the transfer's row reports are: engine report sources (``mxtransfer_worker.report.ShardReports``,
+    ``CompletionReport``) that together cover the shard indexes ``status`` uses, each manifest row once.
+    ``TransferMonitor`` reads progress totals (``report_totals``), the merged ``transfer.csv``/``transfer.json``
+    (``merge_reports``) and the failure message's rows from them, the same way for every backend. ``batch`` and
+    ``local``: the workers' shard reports under the report prefix; ``s3-batch-operations``: each job's
+    completion report, then each AWS Batch hand-off's worker report.
 
 A handle is a JSON-serialisable dict with ``backend`` (the name), ``job_ids`` (list of str) and
 ``shard_count`` (int), plus backend-specific keys: ``batch`` adds ``job_name`` and ``job_queue``;

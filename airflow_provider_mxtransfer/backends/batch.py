@@ -7,6 +7,7 @@ from airflow.providers.amazon.aws.hooks.batch_client import BatchClientHook
 from airflow_provider_mxtransfer.backends import FAILED, RUNNING, SUCCEEDED, FleetStatus
 from airflow_provider_mxtransfer.links.transfer import BATCH_LOG_GROUP, log_url
 from airflow_provider_mxtransfer.transfer import TransferPlan
+from mxtransfer_worker.report import ShardReports
 
 #: Job states before completion; a transfer with a job in one of them is reattached to, never resubmitted.
 IN_FLIGHT = BatchClientHook.INTERMEDIATE_STATES
@@ -129,6 +130,9 @@ class BatchBackend:
         reason = job.get("statusReason", "") if state == FAILED else ""
         return FleetStatus(state, shard_count, **counts, failed_shards=failed_shards, log_urls=log_urls,
                            reason=reason)
+
+    def report_sources(self, transfer: dict) -> list:
+        return [ShardReports(transfer["report_uri"], transfer["shard_count"])]
 
     def terminate(self, transfer: dict, reason: str) -> None:
         # Terminating an array job terminates its children; finished jobs are not affected.

@@ -8,6 +8,7 @@ import logging
 from airflow_provider_mxtransfer.backends import FAILED, SUCCEEDED, FleetStatus
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.transfer import TransferPlan
+from mxtransfer_worker.report import ShardReports
 from mxtransfer_worker.shard import run_shard
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class LocalBackend:
 
     async def astatus(self, transfer: dict) -> FleetStatus:
         return self.status(transfer)
+
+    def report_sources(self, transfer: dict) -> list:
+        return [ShardReports(transfer["report_uri"], transfer["shard_count"])]
 
     def terminate(self, transfer: dict, reason: str) -> None:
         """Nothing runs outside the task that ran ``submit``."""

@@ -6,8 +6,9 @@ S3 Batch Operations role may read them), and each job invokes the driver Lambda
 (``mxtransfer_worker.lambda_driver``) with invocation schema 2.0 and the transfer's settings as
 ``UserArguments``. The driver copies small objects itself and hands large ones to AWS Batch, recording each
 hand-off under ``<report_uri>/batch-jobs/``; the transfer is finished only when every S3 Batch Operations job
-and every recorded AWS Batch job is. Each job writes a completion report of its failed tasks under
-``<report_uri>/s3-batch-operations/<bucket>``.
+and every recorded AWS Batch job is. Each job writes a completion report of all its tasks under
+``<report_uri>/s3-batch-operations/<bucket>``; those reports and the hand-off workers' reports are the
+transfer's row reports (``report_sources``).
 
 A job's ``Description`` names the transfer and bucket, which is how ``find_existing`` finds the jobs of a
 transfer after a retry, and its ``ClientRequestToken`` is derived from the transfer id, the bucket and the
@@ -34,6 +35,7 @@ from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.transfer import TransferPlan
 from mxtransfer_worker.lambda_driver import HANDOFF_RECORDS, user_arguments
 from mxtransfer_worker.manifest import open_manifest, upload_manifest
+from mxtransfer_worker.report import CompletionReport, ShardReports
 from mxtransfer_worker.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,8 @@ BATCH_STARTED = ("STARTING", "RUNNING")
 COMPLETION_REPORTS = "s3-batch-operations/"
 #: Suffix of the folder of per-bucket manifests, next to the plan's manifest.
 BUCKET_MANIFESTS = ".s3-batch-operations/"
-#: Failed tasks reports only: the driver's results for succeeded tasks are in the transfer's own reports.
-REPORT_SCOPE = "FailedTasksOnly"
+#: Every task in the completion report: the driver's answers are the report rows of the objects it copied.
+REPORT_SCOPE = "AllTasks"
 
 
 def description_for(transfer_id: str, bucket: str) -> str:
@@ -206,16 +208,36 @@ class S3BatchOperationsBackend:
             if handoff["status"] in BATCH_IN_FLIGHT:
                 self.batch.client.terminate_job(jobId=handoff["jobId"], reason=reason)
 
-    def _handoffs(self, report_uri: str) -> list[dict]:
-        """The AWS Batch jobs the driver handed objects to, from its records: ``jobId``, ``status`` and
-        ``statusReason``, in record-name order."""
+    def report_sources(self, transfer: dict) -> list:
+        """Each job's completion report (shards 0..n-1), then each hand-off's worker report, as ``status``
+        numbers them."""
+        job_ids = transfer["job_ids"]
+        reports = S3Uri.parse(transfer["report_uri"]).join(COMPLETION_REPORTS)
+        keys = [entry["Key"] for page in self.s3.get_copy_client().get_paginator("list_objects_v2").paginate(
+                    Bucket=reports.bucket, Prefix=reports.key) for entry in page.get("Contents", [])]
+
+        def manifest(job_id: str) -> str | None:
+            """S3 writes a job's report under ``<prefix>/job-<job id>/``; the prefix names the job's bucket."""
+            suffix = f"/job-{job_id}/manifest.json"
+            return next((str(S3Uri(reports.bucket, key)) for key in keys if key.endswith(suffix)), None)
+
+        return ([CompletionReport(index, manifest(job_id)) for index, job_id in enumerate(job_ids)] +
+                [ShardReports(record["report"], 1, first=len(job_ids) + number)
+                 for number, record in enumerate(self._handoff_records(transfer["report_uri"]))])
+
+    def _handoff_records(self, report_uri: str) -> list[dict]:
+        """The driver's hand-off records (``lambda_driver``), in record-name order."""
         client = self.s3.get_copy_client()
         records = S3Uri.parse(report_uri).join(HANDOFF_RECORDS)
         keys = [entry["Key"] for page in client.get_paginator("list_objects_v2").paginate(
                     Bucket=records.bucket, Prefix=records.key, Delimiter="/")
                 for entry in page.get("Contents", []) if entry["Key"].endswith(".json")]
-        job_ids = [json.loads(client.get_object(Bucket=records.bucket, Key=key)["Body"].read())["batchJobId"]
-                   for key in sorted(keys)]
+        return [json.loads(client.get_object(Bucket=records.bucket, Key=key)["Body"].read()) for key in sorted(keys)]
+
+    def _handoffs(self, report_uri: str) -> list[dict]:
+        """The AWS Batch jobs the driver handed objects to, from its records: ``jobId``, ``status`` and
+        ``statusReason``, in record-name order."""
+        job_ids = [record["batchJobId"] for record in self._handoff_records(report_uri)]
         described = {}
         for start in range(0, len(job_ids), 100):  # DescribeJobs takes up to 100 ids
             for job in self.batch.client.describe_jobs(jobs=job_ids[start:start + 100])["jobs"]:

@@ -58,7 +58,7 @@ def expected_create_job(plan: TransferPlan, bucket: str, manifest_body: bytes, f
             "options": '{"storage_class":"STANDARD_IA"}', "report": plan.report_uri, "transferId": TRANSFER_ID,
             "jobQueue": "stack-queue", "jobDefinition": "stack-worker", "inlineMaxBytes": str(512 * 2**20)}}},
         "Report": {"Bucket": f"arn:aws:s3:::{work}", "Prefix": f"reports/{TRANSFER_ID}/s3-batch-operations/{bucket}",
-                   "Format": "Report_CSV_20180820", "Enabled": True, "ReportScope": "FailedTasksOnly"},
+                   "Format": "Report_CSV_20180820", "Enabled": True, "ReportScope": "AllTasks"},
         "ClientRequestToken": hashlib.sha256(f"{TRANSFER_ID}\0{bucket}\0{finished}".encode()).hexdigest(),
         "Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": fields},
                      "Location": {"ObjectArn": f"arn:aws:s3:::{work}/{manifest_key}",
@@ -248,3 +248,60 @@ def test_submit_refuses_plans_it_cannot_run(s3, make_bucket, transfer):
 
 def test_account_id_defaults_to_the_connections_account(s3_server):
     assert backend(account_id=None).account_id == "123456789012"  # moto's STS GetCallerIdentity
+
+
+def put_completion_report(s3, work: str, bucket: str, job_id: str, rows: list[tuple]) -> None:
+    """A job's completion report as S3 Batch Operations writes it (``Report_CSV_20180820``): result CSVs of the
+    job's succeeded and failed tasks and the ``manifest.json`` listing them, under the job's report prefix."""
+    folder = f"reports/{TRANSFER_ID}/s3-batch-operations/{bucket}/job-{job_id}"
+    results = []
+    for status in ("succeeded", "failed"):
+        body = "".join(f"{bucket},{key},,{status},200,{code},\"{said}\"\n" for key, status_, code, said in rows
+                       if status_ == status).encode()
+        key = f"{folder}/results/{hashlib.sha1(body).hexdigest()}.csv"
+        s3.put_object(Bucket=work, Key=key, Body=body)
+        results.append({"TaskExecutionStatus": status, "Bucket": work, "MD5Checksum": hashlib.md5(body).hexdigest(),
+                        "Key": key})
+    s3.put_object(Bucket=work, Key=f"{folder}/manifest.json", Body=json.dumps({
+        "Format": "Report_CSV_20180820", "ReportCreationDate": "2026-11-01T17:48:39.725Z", "Results": results,
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"}).encode())
+
+
+def test_the_monitor_merges_the_completion_reports_and_names_failed_keys(s3, transfer, aws_connection):
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    from airflow_provider_mxtransfer.monitor import TransferMonitor
+    from airflow_provider_mxtransfer.transfer import transfer_xcom
+
+    plan, films, stills, work = transfer
+    dst = plan.options.destination_bucket
+    denied = f"AccessDenied: copy s3://{films}/a b/2.mov to s3://{dst}/in/a b/2.mov: Access Denied"
+    put_completion_report(s3, work, films, "job-films", [
+        ("a+b/1.mov", "succeeded", "", f"copied to s3://{dst}/in/a b/1.mov: CopyObject; verified size and ETag"),
+        ("a+b/2.mov", "failed", "PermanentFailure", denied)])
+    put_completion_report(s3, work, stills, "job-stills", [
+        ("%C3%A9/1.jpg", "succeeded", "", f"copied to s3://{dst}/in/é/1.jpg: CopyObject; verified size and ETag"),
+        ("%C3%A9/2.jpg", "succeeded", "", f"already identical at s3://{dst}/in/é/2.jpg: destination already matches")])
+    handle = {"backend": "s3-batch-operations", "job_ids": ["job-films", "job-stills"], "shard_count": 2,
+              "s3_batch_operations_job_id": "job-films", "account_id": ACCOUNT}
+    monitor = TransferMonitor(transfer_xcom(TRANSFER_ID, plan.manifest_uri, plan.report_uri, plan.destination_uri,
+                                            handle), aws_conn_id=aws_connection)
+    with Stubber(monitor.backend.s3control.conn) as s3control:
+        s3control.add_response("describe_job", describe("job-films", "Complete", failed=1, total=2))
+        s3control.add_response("describe_job", describe("job-stills", "Complete", total=2))
+        status = monitor.backend.status(monitor.transfer)
+
+    with pytest.raises(AirflowException) as failure:
+        monitor.finish(status)
+
+    message = str(failure.value)
+    assert message.startswith(f"transfer {TRANSFER_ID} failed: 1 of 2 shards failed (0); 1 objects failed; report "
+                              f"{plan.report_uri}transfer.csv")
+    assert f"shard 0: s3://{films}/a b/2.mov: copy s3://{films}/a b/2.mov to s3://{dst}/in/a b/2.mov: Access Denied" in message
+    totals = json.loads(s3.get_object(Bucket=work, Key=f"reports/{TRANSFER_ID}/transfer.json")["Body"].read())
+    assert {name: totals[name] for name in ("rows", "succeeded", "skipped", "failed", "failures_by_code",
+                                            "shard_count", "missing_shards")} == {
+        "rows": 4, "succeeded": 2, "skipped": 1, "failed": 1, "failures_by_code": {"AccessDenied": 1},
+        "shard_count": 2, "missing_shards": []}
+    merged = s3.get_object(Bucket=work, Key=f"reports/{TRANSFER_ID}/transfer.csv")["Body"].read().decode()
+    assert [line.split(",")[2] for line in merged.splitlines()[1:]] == ["a b/1.mov", "a b/2.mov", "é/1.jpg", "é/2.jpg"]
