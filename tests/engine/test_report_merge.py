@@ -12,7 +12,12 @@ import json
 from mxtransfer_worker.cli import main as worker_main
 from mxtransfer_worker.lambda_driver import HANDOFF_RECORDS, handle_event
 from mxtransfer_worker.manifest import encode_key
-from mxtransfer_worker.report import CompletionReport, ShardReports, merge_reports, report_totals
+from mxtransfer_worker.report import (
+    CompletionReport,
+    ShardReports,
+    merge_reports,
+    report_totals,
+)
 
 JOB_ID = "f8fb9d89-a3aa-461d-bddc-ea6a1b131955"
 #: A task of the job that timed out in the Lambda, as in S3's example report (HTTP status before the code).
@@ -83,8 +88,8 @@ def test_completion_report_and_hand_off_reports_merge_into_one_row_per_object(s3
     manifest_uri = put_completion_report(s3, work, "reports/t-7/s3-batch-operations/" + source, rows)
     # The AWS Batch workers run the hand-offs; the second source object is gone by then.
     s3.delete_object(Bucket=source, Key="big 2.mxf")
-    records = sorted((item["Key"] for item in s3.list_objects_v2(Bucket=work, Prefix=f"reports/t-7/{HANDOFF_RECORDS}",
-                                                                 Delimiter="/")["Contents"]))
+    records = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=work, Prefix=f"reports/t-7/{HANDOFF_RECORDS}",
+                                                                 Delimiter="/")["Contents"])
     handoffs = [json.loads(s3.get_object(Bucket=work, Key=key)["Body"].read()) for key in records]
     assert sorted(record["source"]["key"] for record in handoffs) == sorted(large)
     for record in handoffs:

@@ -17,9 +17,9 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
 
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
 from .manifest import decode_key
@@ -285,8 +285,7 @@ def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: 
     tallies: dict[int, _Tally] = {}
     first_errors: dict[int, list[dict]] = {}
     missing = []
-    merged = io.TextIOWrapper(tempfile.TemporaryFile(), encoding="utf-8", newline="")
-    try:
+    with tempfile.TemporaryFile() as file, io.TextIOWrapper(file, encoding="utf-8", newline="") as merged:
         writer = csv.writer(merged)
         writer.writerow(CSV_COLUMNS)
         for source in sources:
@@ -302,10 +301,8 @@ def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: 
                     if row["status"] == FAILED and len(first_errors.setdefault(index, [])) < errors_per_shard:
                         first_errors[index].append(row)
         merged.flush()
-        merged.buffer.seek(0)
-        client.upload_fileobj(merged.buffer, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
-    finally:
-        merged.close()
+        file.seek(0)
+        client.upload_fileobj(file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
     timings = {index: summary for source in sources for index, summary in source.summaries(client).items()}
     shards = [{**tallies[index].counted(), **{name: timings[index][name] for name in ("started_at", "seconds")
                                               if index in timings}} for index in sorted(tallies)]
