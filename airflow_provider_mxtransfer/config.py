@@ -24,10 +24,15 @@ an Airflow Variable::
 Errors name the document, the entry and the cause: a missing or unknown field, a bad bucket name, two
 providers with the same name, destination prefixes that overlap (one a prefix of another: their objects
 would mix, and one provider's "identical at destination" check would see the other's objects).
+
+``work`` and ``transfer.job_queue``/``job_definition`` may be left out when the DAGs find the stacks file that
+``make outputs`` writes from the deployed CloudFormation stacks (``dags/config/mxtransfer_stacks.json``, see
+``infra/stack_outputs.py``): :func:`stack_defaults` reads it, and values given in the document win over it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -43,6 +48,14 @@ from mxtransfer_worker.s3uri import S3Uri
 
 #: Where the DAGs read the compute backend from: this environment variable, else this Airflow Variable.
 COMPUTE_ENV, COMPUTE_VARIABLE = "MXTRANSFER_COMPUTE", "mxtransfer_compute"
+#: Environment variables naming the stacks file (else the DAG's default path) and the stack in it (name or side).
+STACKS_FILE_ENV, STACK_ENV = "MXTRANSFER_STACKS_FILE", "MXTRANSFER_STACK"
+#: The stacks file's format (written by ``infra/stack_outputs.py``).
+STACKS_FORMAT = "mxtransfer-stacks/1"
+#: Provider-document field <- stack output (snake_case, as in the stacks file); jobs are submitted to the job
+#: definition's name, so they run its latest revision.
+_STACK_FIELDS = {"job_queue": "job_queue_arn", "job_definition": "job_definition_name",
+                 "manifests": "manifest_uri", "reports": "report_uri"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _PROVIDER_FIELDS = {"name", "source_bucket", "source_prefix", "aws_conn_id", "destination_prefix", "include",
                     "exclude", "min_size", "max_size"}
@@ -92,29 +105,36 @@ class AggregationConfig:
     copy_options: dict[str, Any] = field(default_factory=dict)
 
 
-def load_config_file(path: str | Path) -> AggregationConfig:
-    """Read and validate the provider list in the YAML file at ``path``."""
+def load_config_file(path: str | Path, defaults: dict[str, str] | None = None) -> AggregationConfig:
+    """Read and validate the provider list in the YAML file at ``path`` (``defaults`` as for :func:`parse_config`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the provider list: {error.strerror}") from None
-    return parse_config_text(text, str(path))
+    return parse_config_text(text, str(path), defaults)
 
 
-def parse_config_text(text: str, source: str) -> AggregationConfig:
+def parse_config_text(text: str, source: str, defaults: dict[str, str] | None = None) -> AggregationConfig:
     """Validate the provider list in YAML (or JSON) ``text``; ``source`` names it in errors."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from None
-    return parse_config(data, source)
+    return parse_config(data, source, defaults)
 
 
-def parse_config(data: Any, source: str) -> AggregationConfig:
-    """Validate an already parsed provider list (a mapping as documented in this module)."""
+def parse_config(data: Any, source: str, defaults: dict[str, str] | None = None) -> AggregationConfig:
+    """Validate an already parsed provider list (a mapping as documented in this module). ``defaults``
+    (:func:`stack_defaults`) fill in the ``work`` and ``transfer`` fields the document leaves out or empty."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with destination, work and providers sections")
+    data = dict(data)
+    for name, (allowed, _) in _SECTIONS.items():
+        given, fallback = data.get(name), {key: value for key, value in (defaults or {}).items() if key in allowed}
+        if fallback and (given is None or isinstance(given, dict)):
+            data[name] = {**fallback, **{key: value for key, value in (given or {}).items()
+                                         if value not in (None, "")}}
     _check_fields(data, {*_SECTIONS, "providers"}, ("destination", "work", "providers"), source)
     sections = {}
     for name, (allowed, required) in _SECTIONS.items():
@@ -247,6 +267,37 @@ def _check_disjoint_destinations(providers: tuple[ProviderConfig, ...], bucket: 
                 f"{first.destination_prefix}, which contains {second.name!r}'s s3://{bucket}/"
                 f"{second.destination_prefix}; give each provider its own prefix ending in '/'"
             )
+
+
+def stack_defaults(default_path: str | Path) -> dict[str, str]:
+    """``job_queue``, ``job_definition``, ``manifests`` and ``reports`` of the deployed stack in the stacks file
+    (``$MXTRANSFER_STACKS_FILE``, else ``default_path``): the stack named, or of the side, in
+    ``$MXTRANSFER_STACK``, else the file's only one. Empty when there is no such file."""
+    path = Path(os.environ.get(STACKS_FILE_ENV) or default_path)
+    if not path.exists():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read the stacks file: {error}") from None
+    stacks = document.get("stacks") if isinstance(document, dict) else None
+    if not isinstance(stacks, dict) or document.get("format") != STACKS_FORMAT or not all(
+            isinstance(entry, dict) for entry in stacks.values()):
+        raise ConfigError(f"{path}: not a stacks file of format {STACKS_FORMAT} (write it with make outputs)")
+    wanted = os.environ.get(STACK_ENV)
+    names = [name for name, entry in stacks.items() if not wanted or wanted in (name, entry.get("side"))]
+    if len(names) != 1:
+        known = ", ".join(f"{name} ({entry.get('side')})" for name, entry in sorted(stacks.items())) or "none"
+        raise ConfigError(f"{path}: {len(names)} stacks match {STACK_ENV}={wanted or ''!r} (known: {known}): "
+                          f"set {STACK_ENV} to the name or side of one")
+    entry, where = stacks[names[0]], f"{path}: stack {names[0]}"
+    missing = [output for output in _STACK_FIELDS.values() if not entry.get(output) or not isinstance(entry[output], str)]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)} (write the file again with make outputs)")
+    values = {name: entry[output] for name, output in _STACK_FIELDS.items()}
+    for name in ("manifests", "reports"):
+        values[name] = _s3_prefix(values[name], f"{where}: {_STACK_FIELDS[name]}")
+    return values
 
 
 def choose_compute(variable: str | None, default: str = "batch") -> str:

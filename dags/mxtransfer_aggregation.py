@@ -15,6 +15,10 @@ same document; see ``airflow_provider_mxtransfer.config``) gets, in its own map 
 independent: one whose transfer fails fails its own ``wait`` (naming the objects and causes) while the others
 finish; the run then fails and writes no summary.
 
+The AWS Batch job queue and job definition and the manifest and report prefixes default to the deployed
+stack's, from ``dags/config/mxtransfer_stacks.json`` (``make outputs``; ``MXTRANSFER_STACKS_FILE`` names another
+file, ``MXTRANSFER_STACK`` the stack when it lists several); the provider list's own values win.
+
 The compute backend is the environment variable ``MXTRANSFER_COMPUTE``, else the Variable
 ``mxtransfer_compute``, else ``batch``. ``copy`` and ``wait`` run in the pool ``mxtransfer_transfers``, whose
 size caps how many transfers run at once (create it with ``include_deferred`` so waiting transfers count).
@@ -46,6 +50,7 @@ from airflow_provider_mxtransfer.config import (
     choose_compute,
     load_config_file,
     parse_config_text,
+    stack_defaults,
 )
 from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator
@@ -58,12 +63,14 @@ MiB = 2**20
 
 
 def load_config() -> AggregationConfig:
-    """The provider list: the Variable's text if set, else the YAML file (``MXTRANSFER_PROVIDERS_FILE``)."""
+    """The provider list: the Variable's text if set, else the YAML file (``MXTRANSFER_PROVIDERS_FILE``), on top
+    of the deployed stack's settings."""
+    defaults = stack_defaults(Path(__file__).parent / "config" / "mxtransfer_stacks.json")
     text = Variable.get(PROVIDERS_VARIABLE, None)
     if text:
-        return parse_config_text(text, f"Airflow Variable {PROVIDERS_VARIABLE}")
+        return parse_config_text(text, f"Airflow Variable {PROVIDERS_VARIABLE}", defaults)
     default_file = Path(__file__).parent / "config" / "providers.yaml"
-    return load_config_file(os.environ.get("MXTRANSFER_PROVIDERS_FILE") or default_file)
+    return load_config_file(os.environ.get("MXTRANSFER_PROVIDERS_FILE") or default_file, defaults)
 
 
 CONFIG = load_config()

@@ -2,16 +2,22 @@
 
 ``inventory`` lists the source (with the optional ``include``/``exclude`` patterns and size bounds, leaving
 out objects already identical at the destination unless ``skip_identical`` is off) into a manifest under
-``work_prefix``; ``copy`` copies it server-side on the compute backend (the environment variable
+``manifest_prefix``; ``copy`` copies it server-side on the compute backend (the environment variable
 ``MXTRANSFER_COMPUTE``, else the Variable ``mxtransfer_compute``, else ``batch``), reporting under
-``work_prefix``; ``wait`` waits for it and fails naming the objects that failed. Everything runs with the
-connection ``aws_conn_id``, which must read the source and write the destination and ``work_prefix``.
+``report_prefix``; ``wait`` waits for it and fails naming the objects that failed. Everything runs with the
+connection ``aws_conn_id``, which must read the source and write the destination and the two prefixes.
+
+``job_queue``, ``job_definition``, ``manifest_prefix`` and ``report_prefix`` default to the deployed stack's,
+from ``dags/config/mxtransfer_stacks.json`` (``make outputs``; ``MXTRANSFER_STACKS_FILE`` names another file,
+``MXTRANSFER_STACK`` the stack when it lists several), else to ``manifests/`` and ``reports/`` under
+``MXTRANSFER_WORK_PREFIX`` (default ``s3://mx-transfer-work/``) and the queue ``mxtransfer-spot``.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 try:
     from airflow.sdk import Param, Variable, dag, task
@@ -20,7 +26,7 @@ except ImportError:  # Airflow 2.10
     from airflow.models.variable import Variable
     from airflow.providers.common.compat.sdk import dag, task
 
-from airflow_provider_mxtransfer.config import COMPUTE_VARIABLE, choose_compute
+from airflow_provider_mxtransfer.config import COMPUTE_VARIABLE, choose_compute, stack_defaults
 from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator
 from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
@@ -30,6 +36,10 @@ DAG_ID = "mxtransfer_copy_prefix"
 POOL = "mxtransfer_transfers"
 COMPUTE = choose_compute(Variable.get(COMPUTE_VARIABLE, None))
 MiB = 2**20
+_WORK = S3Uri.parse(os.environ.get("MXTRANSFER_WORK_PREFIX") or "s3://mx-transfer-work/").join("")
+DEFAULTS = {"manifests": str(_WORK.join("manifests/")), "reports": str(_WORK.join("reports/")),
+            "job_queue": "mxtransfer-spot", "job_definition": "mxtransfer-worker",
+            **stack_defaults(Path(__file__).parent / "config" / "mxtransfer_stacks.json")}
 _URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 
@@ -37,7 +47,6 @@ _URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 def plan(params=None, run_id=None) -> dict:
     """The manifest and report locations and the copy options, from the run's params."""
     source, destination = S3Uri.parse(params["source"]), S3Uri.parse(params["destination"])
-    work = S3Uri.parse(params["work_prefix"]).join("")
     copy_options = {"source_prefix": source.key, "overwrite": params["overwrite"],
                     "copy_annotations": params["copy_annotations"]}
     if params.get("storage_class"):
@@ -46,8 +55,8 @@ def plan(params=None, run_id=None) -> dict:
         if params.get(param):
             copy_options[option] = int(params[param]) * MiB
     return {
-        "manifest_uri": str(work.join(f"manifests/{DAG_ID}/{run_id}/manifest.csv")),
-        "report_root": str(work.join("reports/")),
+        "manifest_uri": str(S3Uri.parse(params["manifest_prefix"]).join(f"{DAG_ID}/{run_id}/manifest.csv")),
+        "report_root": str(S3Uri.parse(params["report_prefix"]).join("")),
         "skip_identical_at": str(destination) if params["skip_identical"] else "",
         "source_prefix": source.key,
         "copy_options": copy_options,
@@ -64,8 +73,10 @@ def plan(params=None, run_id=None) -> dict:
         "source": Param("s3://source-bucket/prefix/", type="string", pattern=_URI, description="s3://bucket/prefix/ to copy"),
         "destination": Param("s3://destination-bucket/prefix/", type="string", pattern=_URI,
                              description="s3://bucket/prefix/ to copy to: the source prefix is replaced by it"),
-        "work_prefix": Param(os.environ.get("MXTRANSFER_WORK_PREFIX", "s3://mx-transfer-work/"), type="string",
-                             pattern=_URI, description="s3://bucket/prefix/ for the manifest and the report"),
+        "manifest_prefix": Param(DEFAULTS["manifests"], type="string", pattern=_URI,
+                                 description="s3://bucket/prefix/ under which the manifest is written"),
+        "report_prefix": Param(DEFAULTS["reports"], type="string", pattern=_URI,
+                               description="s3://bucket/prefix/ under which the report is written"),
         "aws_conn_id": Param("aws_default", type="string"),
         "include": Param([], type="array", items={"type": "string"}, description="glob patterns to keep"),
         "exclude": Param([], type="array", items={"type": "string"}, description="glob patterns to leave out"),
@@ -77,8 +88,8 @@ def plan(params=None, run_id=None) -> dict:
         "storage_class": Param(None, type=["null", "string"]),
         "multipart_threshold_mib": Param(None, type=["null", "integer"], minimum=1),
         "part_size_mib": Param(None, type=["null", "integer"], minimum=5),
-        "job_queue": Param("mxtransfer-spot", type="string", description="AWS Batch job queue (compute batch)"),
-        "job_definition": Param("mxtransfer-worker", type="string", description="AWS Batch job definition"),
+        "job_queue": Param(DEFAULTS["job_queue"], type="string", description="AWS Batch job queue (compute batch)"),
+        "job_definition": Param(DEFAULTS["job_definition"], type="string", description="AWS Batch job definition"),
     },
     tags=["mxtransfer"],
     doc_md=__doc__,

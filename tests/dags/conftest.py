@@ -38,10 +38,13 @@ def airflow_db(s3_server):
 
 
 @pytest.fixture(autouse=True)
-def dag_environment(monkeypatch):
-    """``dags/`` as the only DAG bundle, the local backend, and an ``aws_default`` without credentials."""
+def dag_environment(monkeypatch, tmp_path):
+    """``dags/`` as the only DAG bundle, the local backend, an ``aws_default`` without credentials, and no stacks
+    file (one written by ``make outputs`` into ``dags/config/`` would otherwise change the DAGs' defaults)."""
     bundle = {"name": "mxtransfer-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
               "kwargs": {"path": str(DAGS), "refresh_interval": 0}}
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
     monkeypatch.setenv("MXTRANSFER_COMPUTE", "local")
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws"}')
+    monkeypatch.setenv("MXTRANSFER_STACKS_FILE", str(tmp_path / "no-stacks.json"))
+    monkeypatch.delenv("MXTRANSFER_STACK", raising=False)

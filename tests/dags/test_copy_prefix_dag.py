@@ -21,7 +21,8 @@ def test_copies_a_prefix_once_and_a_rerun_copies_nothing(airflow_db, s3, make_bu
     s3.put_object(Bucket=source, Key="clips/big.mov", Body=os.urandom(6 * MiB))
     dag = load_dag("mxtransfer_copy_prefix")
     conf = {"source": f"s3://{source}/clips/", "destination": f"s3://{destination}/incoming/",
-            "work_prefix": f"s3://{work}/mxtransfer/", "exclude": ["*.tmp"], "copy_annotations": False,
+            "manifest_prefix": f"s3://{work}/mxtransfer/manifests/",
+            "report_prefix": f"s3://{work}/mxtransfer/reports/", "exclude": ["*.tmp"], "copy_annotations": False,
             "multipart_threshold_mib": 5, "part_size_mib": 5}
 
     first = dag.test(run_conf=conf)

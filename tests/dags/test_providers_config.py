@@ -1,16 +1,27 @@
-"""The aggregation DAG's provider list: the example file is valid; mistakes give errors naming entry and cause."""
+"""The aggregation DAG's provider list: the example file is valid; mistakes give errors naming entry and cause;
+the deployed stack's settings (the stacks file ``make outputs`` writes) fill in what the list leaves out."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from airflow_provider_mxtransfer.config import ConfigError, choose_compute, load_config_file, parse_config
+from airflow_provider_mxtransfer.config import (
+    STACK_ENV,
+    STACKS_FILE_ENV,
+    ConfigError,
+    choose_compute,
+    load_config_file,
+    parse_config,
+    stack_defaults,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "dags" / "config" / "providers.yaml"
+EXAMPLE_STACKS = EXAMPLE.with_name("mxtransfer_stacks.example.json")
 VALID = {
     "destination": {"bucket": "mx-aggregate", "aws_conn_id": "aws_main"},
     "work": {"manifests": "s3://mx-work/manifests", "reports": "s3://mx-work/reports/"},
@@ -33,7 +44,7 @@ def broken(change):
 def test_the_example_file_is_valid():
     config = load_config_file(EXAMPLE)
     assert [provider.name for provider in config.providers] == ["acme-studios", "northwind-news", "globex-sport"]
-    assert config.destination_bucket == "mx-aggregate-media" and config.job_queue == "mxtransfer-spot"
+    assert config.destination_bucket == "mx-aggregate-media" and config.job_queue is None  # from the stacks file
     assert config.providers[0].source_uri == "s3://acme-studios-masters/deliveries/"
 
 
@@ -102,3 +113,89 @@ def test_compute_choice(monkeypatch):
     monkeypatch.setenv("MXTRANSFER_COMPUTE", "lambda")
     with pytest.raises(ConfigError, match="unknown compute backend 'lambda' .from MXTRANSFER_COMPUTE"):
         choose_compute(None)
+
+
+def _stacks_file(tmp_path, **sides) -> Path:
+    """A stacks file with one stack per side (``subscriber={...outputs}``), as ``make outputs`` writes it."""
+    stacks = {f"mxt-{side}": {"stack_name": f"mxt-{side}", "side": side, "job_queue_arn": f"arn:queue/{side}",
+                              "job_definition_name": f"mxt-{side}-worker", "manifest_uri": f"s3://work-{side}/m",
+                              "report_uri": f"s3://work-{side}/r/", **outputs}
+              for side, outputs in sides.items()}
+    path = tmp_path / "mxtransfer_stacks.json"
+    path.write_text(json.dumps({"format": "mxtransfer-stacks/1", "stacks": stacks}))
+    return path
+
+
+def test_stack_defaults_come_from_the_example_stacks_file(monkeypatch):
+    monkeypatch.delenv(STACKS_FILE_ENV, raising=False)
+    monkeypatch.delenv(STACK_ENV, raising=False)
+    assert stack_defaults(EXAMPLE_STACKS) == {
+        "job_queue": "arn:aws:batch:us-east-1:123456789012:job-queue/mxtransfer-subscriber-queue",
+        "job_definition": "mxtransfer-subscriber-worker",
+        "manifests": "s3://mx-transfer-work/manifests/", "reports": "s3://mx-transfer-work/reports/"}
+
+
+def test_stack_defaults_env_names_the_file_and_picks_a_stack_by_side_or_name(monkeypatch, tmp_path):
+    path = _stacks_file(tmp_path, subscriber={}, publisher={})
+    monkeypatch.setenv(STACKS_FILE_ENV, str(path))
+    monkeypatch.setenv(STACK_ENV, "publisher")
+    assert stack_defaults(tmp_path / "ignored.json") == {"job_queue": "arn:queue/publisher",
+                                                         "job_definition": "mxt-publisher-worker",
+                                                         "manifests": "s3://work-publisher/m/",
+                                                         "reports": "s3://work-publisher/r/"}
+    monkeypatch.setenv(STACK_ENV, "mxt-subscriber")
+    assert stack_defaults(tmp_path / "ignored.json")["job_queue"] == "arn:queue/subscriber"
+    monkeypatch.setenv(STACKS_FILE_ENV, str(tmp_path / "absent.json"))
+    assert stack_defaults(path) == {}  # the variable wins over the default path; no file, no defaults
+    monkeypatch.delenv(STACKS_FILE_ENV)
+    assert stack_defaults(path) == {"job_queue": "arn:queue/subscriber", "job_definition": "mxt-subscriber-worker",
+                                    "manifests": "s3://work-subscriber/m/", "reports": "s3://work-subscriber/r/"}
+
+
+def test_stack_defaults_fill_in_what_the_provider_list_leaves_out():
+    defaults = {"job_queue": "arn:queue/subscriber", "job_definition": "mxt-subscriber-worker",
+                "manifests": "s3://work-subscriber/m/", "reports": "s3://work-subscriber/r/"}
+    config = parse_config(VALID, "test.yaml", defaults)  # VALID gives work but no job queue or definition
+    assert (config.job_queue, config.job_definition) == ("arn:queue/subscriber", "mxt-subscriber-worker")
+    assert (config.manifest_root, config.report_root) == ("s3://mx-work/manifests/", "s3://mx-work/reports/")
+    config = parse_config(broken(lambda d: (d.pop("work"), d["transfer"].update(job_queue="mine", job_definition=None))),
+                          "test.yaml", defaults)
+    assert (config.job_queue, config.job_definition) == ("mine", "mxt-subscriber-worker")
+    assert (config.manifest_root, config.report_root) == ("s3://work-subscriber/m/", "s3://work-subscriber/r/")
+    with pytest.raises(ConfigError, match="missing field 'work'"):
+        parse_config(broken(lambda d: d.pop("work")), "test.yaml", {})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "cannot read the stacks file: Expecting property name"),
+        ("[]", "not a stacks file of format mxtransfer-stacks/1"),
+        (json.dumps({"format": "mxtransfer-stacks/0", "stacks": {}}), "not a stacks file of format"),
+        (json.dumps({"format": "mxtransfer-stacks/1", "stacks": {"a": "b"}}), "not a stacks file of format"),
+        (json.dumps({"format": "mxtransfer-stacks/1", "stacks": {}}), r"0 stacks match MXTRANSFER_STACK='' \(known: none\)"),
+    ],
+)
+def test_a_malformed_stacks_file_is_named_with_the_cause(tmp_path, monkeypatch, content, message):
+    monkeypatch.delenv(STACKS_FILE_ENV, raising=False)
+    monkeypatch.delenv(STACK_ENV, raising=False)
+    path = tmp_path / "mxtransfer_stacks.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=f"{path}: {message}"):
+        stack_defaults(path)
+
+
+def test_an_ambiguous_or_incomplete_stack_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv(STACK_ENV, raising=False)
+    monkeypatch.setenv(STACKS_FILE_ENV, str(_stacks_file(tmp_path, subscriber={}, publisher={"report_uri": None})))
+    with pytest.raises(ConfigError, match=r"2 stacks match MXTRANSFER_STACK='' \(known: mxt-publisher \(publisher\), "
+                                          r"mxt-subscriber \(subscriber\)\): set MXTRANSFER_STACK"):
+        stack_defaults(tmp_path / "unused.json")
+    monkeypatch.setenv(STACK_ENV, "publisher")
+    with pytest.raises(ConfigError, match=r"stack mxt-publisher: missing report_uri \(write the file again"):
+        stack_defaults(tmp_path / "unused.json")
+    monkeypatch.setenv(STACK_ENV, "subscriber")
+    (tmp_path / "mxtransfer_stacks.json").write_text(
+        (tmp_path / "mxtransfer_stacks.json").read_text().replace('"s3://work-subscriber/m"', '"work/m"'))
+    with pytest.raises(ConfigError, match="stack mxt-subscriber: manifest_uri: not an s3:// URI"):
+        stack_defaults(tmp_path / "unused.json")
