@@ -27,3 +27,5 @@ clean:
 
 # AWS deployment targets (install, publish, outputs): see infra/README.md.
 -include infra/infra.mk
+# make test-compat: the suite on the Airflow 2.x (MWAA) line, in .venv-compat.
+-include compat.mk
