@@ -9,6 +9,7 @@ classification for the report, and control of the upload id for resuming after a
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -18,12 +19,19 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .checkpoints import Checkpoint, CheckpointStore
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
 from .parts import ObjectTooLargeError, choose_part_size, part_ranges
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
+#: The error code of rows a stopping worker did not finish (temporary: the next attempt resumes them).
+INTERRUPTED = "Interrupted"
+#: Seconds between checks of the stop signal while parts are in flight.
+_POLL_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 #: Full-object checksums S3 can compute for a multipart upload from its parts, so they can be verified.
 FULL_OBJECT_ALGORITHMS = ("CRC64NVME", "CRC32C", "CRC32")
@@ -47,6 +55,38 @@ class CopyResult:
     seconds: float = 0.0
     #: For a failure: whether it was temporary (throttling, 5xx, timeouts) when the last attempt gave up.
     temporary: bool = False
+
+
+class StopSignal:
+    """Asks a shard run to stop: no new rows or parts are started, and parts in flight get ``grace_seconds``
+    to finish. ``request`` only assigns an attribute, so a signal handler may call it."""
+
+    def __init__(self) -> None:
+        self._deadline: float | None = None
+
+    def request(self, grace_seconds: float) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + grace_seconds
+
+    @property
+    def requested(self) -> bool:
+        return self._deadline is not None
+
+    @property
+    def expired(self) -> bool:
+        """Whether the grace period is over: parts still in flight are abandoned."""
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def remaining(self) -> float | None:
+        """Seconds left of the grace period; None when no stop was requested."""
+        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+
+class Interrupted(CopyError):
+    """A copy left unfinished because the worker is stopping."""
+
+    def __init__(self, message: str):
+        super().__init__(INTERRUPTED, message, temporary=True)
 
 
 @dataclass(frozen=True)
@@ -101,13 +141,18 @@ def _same_content(source: dict, destination: dict) -> str | None:
 class ObjectCopier:
     """Copies single objects server-side with ``options``, running multipart parts on ``part_executor``.
 
-    Thread-safe: one copier serves all the object threads of a shard run.
+    With ``checkpoints``, a multipart copy keeps a checkpoint while it runs and resumes from it: an interrupted
+    copy (``stop`` requested) keeps its upload for the next attempt. Without, every unfinished upload is
+    aborted. Thread-safe: one copier serves all the object threads of a shard run.
     """
 
-    def __init__(self, client, options: CopyOptions, part_executor: Executor):
+    def __init__(self, client, options: CopyOptions, part_executor: Executor,
+                 checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None):
         self.client = client
         self.options = options
         self.part_executor = part_executor
+        self.checkpoints = checkpoints
+        self.stop = stop or StopSignal()
         self._bucket_exists: dict[str, bool] = {}
         self._lock = threading.Lock()
 
@@ -121,6 +166,9 @@ class ObjectCopier:
         except KeyRewriteError as error:
             return CopyResult(row, "", FAILED, "InvalidDestinationKey", f"{self._source_uri(row)}: {error}")
         result = CopyResult(row, destination_key, FAILED)
+        if self.stop.requested:
+            result.error_code, result.message, result.temporary = INTERRUPTED, "not started: the worker was stopping", True
+            return result
         for attempt in range(1, self.options.max_attempts + 1):
             try:
                 result.status, result.message, result.bytes = self._copy_once(row, destination_key)
@@ -129,7 +177,7 @@ class ObjectCopier:
             except Exception as raw:  # noqa: BLE001 - every failure becomes a report row
                 error = classify(raw, f"copy {self._source_uri(row)} to s3://{self.options.destination_bucket}/{destination_key}")
                 result.error_code, result.message, result.temporary = error.code, error.message, error.temporary
-                if not error.temporary or attempt == self.options.max_attempts:
+                if not error.temporary or attempt == self.options.max_attempts or self.stop.requested:
                     break
                 time.sleep(random.uniform(0, self.options.retry_base_delay * 2 ** (attempt - 1)))
         result.seconds = round(time.monotonic() - started, 3)
@@ -149,6 +197,8 @@ class ObjectCopier:
         if destination is not None:
             reason = _same_content(source, destination)
             if reason:
+                if size > options.multipart_threshold:
+                    self._discard_checkpoint(row, destination_key)
                 # Single-request copies carry annotations atomically; multipart copies add them afterwards.
                 if options.copy_annotations and "-" in destination["ETag"]:
                     completed = self._sync_annotations(row, destination_key, destination["ETag"])
@@ -167,8 +217,7 @@ class ObjectCopier:
         if size <= options.multipart_threshold:
             method, answer = "CopyObject", self._copy_object(row, source, destination_key, condition)
         else:
-            parts = self._copy_multipart(row, source, destination_key, condition)
-            method, answer = f"multipart copy, {parts} parts", None
+            method, answer = self._copy_multipart(row, source, destination_key, condition), None
         verified = self._verify(row, source, destination_key, method, answer)
         return SUCCEEDED, f"{method}; verified {verified}", size
 
@@ -278,68 +327,166 @@ class ObjectCopier:
         response = self.client.copy_object(**args)
         return {**response["CopyObjectResult"], "ServerSideEncryption": response.get("ServerSideEncryption", "")}
 
-    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> int:
+    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
+        """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done."""
         options = self.options
         bucket = options.destination_bucket
-        create_args = {
-            "Bucket": bucket, "Key": destination_key, "Metadata": source.get("Metadata", {}),
-            **{field: source[field] for field in CONTENT_FIELDS if field in source},
-            **self._object_args(), **self._owner_and_payer_args(),
-        }
-        tags = self._source_tags(row) if options.copy_tags else []
-        if tags:
-            create_args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags])
+        size = source["ContentLength"]
+        part_size = choose_part_size(size, options.part_size)
         source_sum = _checksum(source)
         verifiable = source_sum is not None and source_sum.full_object and source_sum.algorithm in FULL_OBJECT_ALGORITHMS
-        create_args["ChecksumAlgorithm"] = source_sum.algorithm if verifiable else FULL_OBJECT_ALGORITHMS[0]
-        create_args["ChecksumType"] = "FULL_OBJECT"
-        upload_id = self.client.create_multipart_upload(**create_args)["UploadId"]
+        checkpoint, note = self._resume(row, source, destination_key, part_size)
+        resumed = checkpoint is not None
+        if not resumed:
+            upload_id = self._create_upload(row, source, destination_key,
+                                            source_sum.algorithm if verifiable else FULL_OBJECT_ALGORITHMS[0])
+            checkpoint = Checkpoint(row.bucket, row.key, row.version_id, source["ETag"], size, bucket,
+                                    destination_key, upload_id, part_size)
         try:
-            parts = self._copy_parts(row, source, destination_key, upload_id)
+            if self.checkpoints and not resumed:
+                self.checkpoints.save(checkpoint)
+            parts = self._copy_parts(row, source, checkpoint)
             complete_args = {
-                "Bucket": bucket, "Key": destination_key, "UploadId": upload_id,
-                "MultipartUpload": {"Parts": parts}, "MpuObjectSize": source["ContentLength"],
+                "Bucket": bucket, "Key": destination_key, "UploadId": checkpoint.upload_id,
+                "MultipartUpload": {"Parts": parts}, "MpuObjectSize": size,
                 **self._owner_and_payer_args(), **condition,
             }
             if verifiable:  # S3 recomputes the full-object checksum from the parts and refuses a mismatch
                 complete_args["ChecksumType"] = "FULL_OBJECT"
                 complete_args[f"Checksum{source_sum.algorithm}"] = source_sum.value
             completed = self.client.complete_multipart_upload(**complete_args)
+        except Interrupted as interruption:
+            if not self.checkpoints:
+                self._abort(destination_key, checkpoint.upload_id)
+                raise
+            where = self._save_checkpoint(checkpoint)
+            raise Interrupted(f"{interruption.message}; the upload is kept and the next attempt resumes it from "
+                              f"the checkpoint {where}") from None
         except BaseException:
-            self._abort(destination_key, upload_id)
+            self._abort(destination_key, checkpoint.upload_id)
+            if self.checkpoints:
+                self._delete_checkpoint(checkpoint)
             raise
+        if self.checkpoints:
+            self._delete_checkpoint(checkpoint)
         if options.copy_annotations:
             self._sync_annotations(row, destination_key, completed["ETag"])
-        return len(parts)
+        return f"multipart copy, {len(parts)} parts{note}"
 
-    def _copy_parts(self, row: ManifestRow, source: dict, destination_key: str, upload_id: str) -> list[dict]:
-        """Copy all parts, at most ``part_concurrency`` of this object in flight; stop at the first failure."""
-        size = source["ContentLength"]
-        part_size = choose_part_size(size, self.options.part_size)
-        pending_ranges = part_ranges(size, part_size)
+    def _create_upload(self, row: ManifestRow, source: dict, destination_key: str, checksum_algorithm: str) -> str:
+        """Start the destination's multipart upload with the source's headers, metadata and tags; returns its id."""
+        options = self.options
+        create_args = {
+            "Bucket": options.destination_bucket, "Key": destination_key, "Metadata": source.get("Metadata", {}),
+            **{field: source[field] for field in CONTENT_FIELDS if field in source},
+            **self._object_args(), **self._owner_and_payer_args(),
+            "ChecksumAlgorithm": checksum_algorithm, "ChecksumType": "FULL_OBJECT",
+        }
+        tags = self._source_tags(row) if options.copy_tags else []
+        if tags:
+            create_args["Tagging"] = urlencode([(tag["Key"], tag["Value"]) for tag in tags])
+        return self.client.create_multipart_upload(**create_args)["UploadId"]
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+    def _resume(self, row: ManifestRow, source: dict, destination_key: str,
+                part_size: int) -> tuple[Checkpoint | None, str]:
+        """The checkpoint to resume, with its parts as ``ListParts`` has them, and a note for the result message;
+        ``(None, note)`` when there is nothing (valid) to resume. A stale checkpoint's upload is aborted."""
+        if not self.checkpoints:
+            return None, ""
+        checkpoint = self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+        if checkpoint is None:
+            return None, ""
+        problem = checkpoint.mismatch(source, part_size)
+        if problem is None:
+            try:
+                listed = self._listed_parts(destination_key, checkpoint.upload_id)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
+                problem = "its upload no longer exists (aborted or expired)"
+        if problem is None:
+            expected = {number: last - first + 1 for number, first, last in part_ranges(checkpoint.source_size, part_size)}
+            odd = [part["PartNumber"] for part in listed if expected.get(part["PartNumber"]) != part["Size"]]
+            if odd:
+                problem = f"its upload holds parts of unexpected size (part {odd[0]})"
+        if problem:
+            self._abort(destination_key, checkpoint.upload_id)
+            return None, f"; started over as the checkpoint was stale, {problem}"
+        checkpoint.parts = [{name: value for name, value in part.items()
+                             if name in ("PartNumber", "ETag") or (name.startswith("Checksum") and name != "ChecksumType")}
+                            for part in listed]
+        return checkpoint, f"; resumed from a checkpoint with {len(listed)} parts already done"
+
+    def _listed_parts(self, destination_key: str, upload_id: str) -> list[dict]:
+        """Every part of the upload, by ``ListParts`` (all pages)."""
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.options.destination_bucket, Key=destination_key, UploadId=upload_id,
+            **self._owner_and_payer_args())
+        return [part for page in pages for part in page.get("Parts", [])]
+
+    def _save_checkpoint(self, checkpoint: Checkpoint) -> str:
+        """Write ``checkpoint`` if possible (the copy goes on without: ``ListParts`` knows the parts); returns
+        where it is."""
+        try:
+            return str(self.checkpoints.save(checkpoint))
+        except (ClientError, BotoCoreError) as error:
+            log.warning("could not update the checkpoint of s3://%s/%s: %s", checkpoint.destination_bucket,
+                        checkpoint.destination_key, error)
+            return "written when the upload started"
+
+    def _delete_checkpoint(self, checkpoint: Checkpoint) -> None:
+        try:
+            self.checkpoints.delete(checkpoint)
+        except (ClientError, BotoCoreError) as error:
+            log.warning("could not delete the checkpoint of the finished copy to s3://%s/%s: %s",
+                        checkpoint.destination_bucket, checkpoint.destination_key, error)
+
+    def _discard_checkpoint(self, row: ManifestRow, destination_key: str) -> None:
+        """Abort and forget any copy of ``row`` left in flight (e.g. a worker killed just after completing it)."""
+        checkpoint = self.checkpoints and self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+        if checkpoint:
+            self._abort(destination_key, checkpoint.upload_id)
+            self._delete_checkpoint(checkpoint)
+
+    # -- parts -------------------------------------------------------------------------------------------------
+    def _copy_parts(self, row: ManifestRow, source: dict, checkpoint: Checkpoint) -> list[dict]:
+        """Copy the parts ``checkpoint`` lacks, adding them to it, at most ``part_concurrency`` of this object in
+        flight; stop at the first failure. When a stop is requested, start no more parts and raise
+        ``Interrupted`` once those in flight are done or the grace period is over (then they are abandoned:
+        ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint every interval."""
+        have = {part["PartNumber"] for part in checkpoint.parts}
+        pending = (part for part in part_ranges(checkpoint.source_size, checkpoint.part_size) if part[0] not in have)
         base_args = {
-            "Bucket": self.options.destination_bucket, "Key": destination_key, "UploadId": upload_id,
-            "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
+            "Bucket": checkpoint.destination_bucket, "Key": checkpoint.destination_key,
+            "UploadId": checkpoint.upload_id, "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
-        done: list[dict] = []
         in_flight: set[Future] = set()
+        saved = time.monotonic()
         try:
             while True:
-                while len(in_flight) < self.options.part_concurrency:
-                    part = next(pending_ranges, None)
+                while len(in_flight) < self.options.part_concurrency and not self.stop.requested:
+                    part = next(pending, None)
                     if part is None:
                         break
                     in_flight.add(self.part_executor.submit(self._copy_part, base_args, *part))
-                if not in_flight:
+                if not in_flight or self.stop.expired:
                     break
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                done.extend(future.result() for future in finished)
+                finished, in_flight = wait(in_flight, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                checkpoint.parts.extend(future.result() for future in finished)
+                if self.checkpoints and time.monotonic() - saved >= self.checkpoints.interval:
+                    self._save_checkpoint(checkpoint)
+                    saved = time.monotonic()
         finally:
             for future in in_flight:
                 future.cancel()
-            wait(in_flight)
-        return sorted(done, key=lambda part: part["PartNumber"])
+            wait(in_flight, timeout=self.stop.remaining())
+        total = -(-checkpoint.source_size // checkpoint.part_size)
+        if len(checkpoint.parts) < total:
+            raise Interrupted(f"interrupted with {len(checkpoint.parts)} of {total} parts done"
+                              + (f", {len(in_flight)} abandoned in flight" if in_flight else ""))
+        return sorted(checkpoint.parts, key=lambda part: part["PartNumber"])
 
     def _copy_part(self, base_args: dict, number: int, first: int, last: int) -> dict:
         answer = self.client.upload_part_copy(**base_args, PartNumber=number, CopySourceRange=f"bytes={first}-{last}")

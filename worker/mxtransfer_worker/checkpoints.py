@@ -1,0 +1,93 @@
+"""Checkpoints of in-flight multipart copies, so that a worker restarted after a Spot reclaim, a crash or a
+timeout resumes a large copy from the parts already done.
+
+One small JSON object per in-flight copy, at ``<prefix>/<sha256 of source and destination>.json``: the upload
+id, part size, the source's ETag and size, and the parts done when it was last written. It is written when the
+upload is created, now and then while parts are copied, and when the worker stops; it is deleted when the copy
+ends. The parts it lists are informational: on resume, ``ListParts`` says which parts exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from botocore.exceptions import ClientError
+
+from .errors import classify
+from .manifest import ManifestRow
+from .s3uri import S3Uri
+
+#: Seconds between checkpoint writes while parts are being copied.
+DEFAULT_INTERVAL = 30.0
+
+
+@dataclass
+class Checkpoint:
+    """An in-flight multipart copy of one source object (version) to one destination key."""
+
+    source_bucket: str
+    source_key: str
+    source_version_id: str | None
+    source_etag: str
+    source_size: int
+    destination_bucket: str
+    destination_key: str
+    upload_id: str
+    part_size: int
+    #: Parts done: ``PartNumber``, ``ETag`` and any ``Checksum*`` fields, as CompleteMultipartUpload takes them.
+    parts: list[dict] = field(default_factory=list)
+
+    def mismatch(self, source: dict, part_size: int) -> str | None:
+        """Why this checkpoint cannot resume a copy of the ``source`` HEAD answer in parts of ``part_size``
+        bytes, or None if it can."""
+        if (source["ETag"], source["ContentLength"]) != (self.source_etag, self.source_size):
+            return (f"the source changed (now ETag {source['ETag']} and {source['ContentLength']:,} bytes, "
+                    f"was {self.source_etag} and {self.source_size:,} bytes)")
+        if part_size != self.part_size:
+            return f"the part size changed (now {part_size:,} bytes, was {self.part_size:,})"
+        return None
+
+
+class CheckpointStore:
+    """Reads, writes and deletes checkpoints under the S3 prefix ``prefix_uri`` with ``client``;
+    ``interval`` is the time in seconds between writes while a copy runs."""
+
+    def __init__(self, client, prefix_uri: str, interval: float = DEFAULT_INTERVAL):
+        self.client = client
+        self.prefix = S3Uri.parse(prefix_uri).join("")
+        self.interval = interval
+
+    def location(self, row: ManifestRow, destination_bucket: str, destination_key: str) -> S3Uri:
+        """Where the checkpoint of copying ``row``'s object to ``destination_bucket/destination_key`` lives."""
+        identity = json.dumps([row.bucket, row.key, row.version_id or "", destination_bucket, destination_key])
+        return self.prefix.join(hashlib.sha256(identity.encode()).hexdigest() + ".json")
+
+    def _location_of(self, checkpoint: Checkpoint) -> S3Uri:
+        row = ManifestRow(checkpoint.source_bucket, checkpoint.source_key, checkpoint.source_version_id)
+        return self.location(row, checkpoint.destination_bucket, checkpoint.destination_key)
+
+    def load(self, row: ManifestRow, destination_bucket: str, destination_key: str) -> Checkpoint | None:
+        """The checkpoint of this copy, or None if there is none."""
+        where = self.location(row, destination_bucket, destination_key)
+        try:
+            body = self.client.get_object(Bucket=where.bucket, Key=where.key)["Body"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise classify(error, f"read the checkpoint {where}") from error
+        with body:
+            return Checkpoint(**json.loads(body.read()))
+
+    def save(self, checkpoint: Checkpoint) -> S3Uri:
+        """Write ``checkpoint``; returns where."""
+        where = self._location_of(checkpoint)
+        self.client.put_object(Bucket=where.bucket, Key=where.key, ContentType="application/json",
+                               Body=json.dumps(asdict(checkpoint)).encode())
+        return where
+
+    def delete(self, checkpoint: Checkpoint) -> None:
+        """Remove ``checkpoint`` (the copy it describes ended)."""
+        where = self._location_of(checkpoint)
+        self.client.delete_object(Bucket=where.bucket, Key=where.key)
