@@ -1,7 +1,12 @@
 """``mxtransfer-worker``: the command the AWS Batch worker image runs (also ``python -m mxtransfer_worker``).
 
 Exit codes: 0 every row succeeded or was skipped; 1 some rows failed (permanently, see the report);
-2 bad arguments or a malformed manifest; 75 (EX_TEMPFAIL) a temporary failure worth retrying the job for.
+2 bad arguments or a malformed manifest; 75 (EX_TEMPFAIL) a temporary failure worth retrying the job for,
+or a run stopped by SIGTERM (AWS Batch's notice of a Spot reclaim, a timeout or a termination).
+
+On SIGTERM the worker starts no new objects or parts, gives the parts in flight ``--grace-seconds`` to finish,
+writes the checkpoints of unfinished multipart copies and its partial report, and exits 75; the next attempt
+resumes the copies from their checkpoints.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ import json
 import logging
 import os
 import re
+import signal
+import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .copier import StopSignal
 from .errors import classify
 from .manifest import ManifestError
 from .options import CopyOptions
@@ -22,6 +30,7 @@ from .s3uri import S3Uri
 from .shard import run_shard
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_BAD_INPUT, EXIT_RETRY = 0, 1, 2, 75
+DEFAULT_GRACE_SECONDS = 90.0
 _UNITS = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "KB": 10**3, "MB": 10**6,
           "GB": 10**9, "TB": 10**12}
 
@@ -64,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--object-concurrency", type=int, default=defaults.object_concurrency)
     copy.add_argument("--part-concurrency", type=int, default=defaults.part_concurrency)
     copy.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
+    copy.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS,
+                      help="after SIGTERM, how long parts in flight may take to finish (default: %(default)s; keep "
+                      "it under the container's stop timeout and Spot's two-minute notice)")
     return parser
 
 
@@ -103,22 +115,44 @@ def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options
     return arguments
 
 
-def run_copy(args: argparse.Namespace) -> int:
-    """Copy one shard and upload its report; returns the exit code."""
+def run_copy(args: argparse.Namespace, stop: StopSignal | None = None) -> int:
+    """Copy one shard and upload its report; returns the exit code. ``stop`` ends the run early (exit 75)."""
     options = options_from_args(args)
     client = make_s3_client(max_pool_connections=options.object_concurrency + options.part_concurrency + 4)
-    summary = run_shard(client, args.manifest, options, args.report, args.shard_index, args.shard_count)
-    log.info("shard %d/%d done: %s", args.shard_index, args.shard_count, json.dumps(summary))
+    summary = run_shard(client, args.manifest, options, args.report, args.shard_index, args.shard_count, stop)
+    log.info("shard %d/%d %s: %s", args.shard_index, args.shard_count,
+             "stopped early" if summary["partial"] else "done", json.dumps(summary))
     log.info("report: %s (summary %s)", summary["report_csv"], summary["report_json"])
+    if summary["partial"]:
+        return EXIT_RETRY
     return EXIT_OK if summary["failed"] == 0 else EXIT_ROWS_FAILED
+
+
+def _stop_on_sigterm(stop: StopSignal, grace_seconds: float):
+    """Make SIGTERM request ``stop``; returns the previous handler."""
+
+    def handle(signum, frame) -> None:
+        if not stop.requested:
+            log.warning("SIGTERM: stopping; parts in flight get %.0f s to finish", grace_seconds)
+        stop.request(grace_seconds)
+
+    return signal.signal(signal.SIGTERM, handle)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mxtransfer-worker`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    stop = StopSignal()
+    previous = _stop_on_sigterm(stop, args.grace_seconds)
     try:
-        return run_copy(args)
+        code = run_copy(args, stop)
+        if stop.expired:  # part requests abandoned in flight must not hold up the exit
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except (ManifestError, ValueError) as error:
         log.error("bad input: %s", error)
         return EXIT_BAD_INPUT
@@ -126,3 +160,5 @@ def main(argv: list[str] | None = None) -> int:
         failure = classify(error, f"shard {args.shard_index}/{args.shard_count} of {args.manifest}")
         log.error("%s", failure.message)
         return EXIT_RETRY if failure.temporary else EXIT_BAD_INPUT
+    finally:
+        signal.signal(signal.SIGTERM, previous)

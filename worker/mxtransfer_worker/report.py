@@ -64,6 +64,8 @@ class ShardReport:
         self.shard_index = shard_index
         self.shard_count = shard_count
         self.tally = _Tally()
+        #: Whether the run stopped before finishing every row (set by ``run_shard``).
+        self.partial = False
         self.started_at = datetime.now(timezone.utc)
         self._started = time.monotonic()
         self._file = tempfile.TemporaryFile()
@@ -84,11 +86,12 @@ class ShardReport:
         return self.tally.counts[FAILED] == 0
 
     def summary(self) -> dict:
-        """Counts, bytes and duration of the shard so far."""
+        """Counts, bytes and duration of the shard so far, and whether the run stopped before finishing every
+        row (``partial``: the next attempt resumes it)."""
         seconds = time.monotonic() - self._started
         counted = self.tally.counted()
         return {
-            "shard_index": self.shard_index, "shard_count": self.shard_count, **counted,
+            "shard_index": self.shard_index, "shard_count": self.shard_count, "partial": self.partial, **counted,
             "started_at": self.started_at.isoformat(), "seconds": round(seconds, 3),
             "objects_per_second": round(counted["rows"] / seconds, 1) if seconds else None,
             "mib_per_second": round(counted["bytes_copied"] / 2**20 / seconds, 1) if seconds else None,

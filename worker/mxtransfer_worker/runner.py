@@ -5,31 +5,44 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterable
 
-from .copier import CopyResult, ObjectCopier
+from .checkpoints import CheckpointStore
+from .copier import CopyResult, ObjectCopier, StopSignal
 from .manifest import ManifestRow
 from .options import CopyOptions
 
 
-def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions,
-              on_result: Callable[[CopyResult], None]) -> None:
+def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_result: Callable[[CopyResult], None],
+              checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None) -> bool:
     """Copy every row, ``options.object_concurrency`` objects at a time, and hand each result to ``on_result``
     (always called from this thread, in completion order). Rows are pulled lazily, so a manifest of millions of
     rows never sits in memory. Object threads wait on part threads, never the reverse, so the pools cannot
-    deadlock."""
+    deadlock. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``).
+
+    Once ``stop`` is requested no more rows are pulled, and rows already pulled but unfinished are reported as
+    ``Interrupted``; part requests still in flight after the grace period are abandoned, not awaited. Returns
+    whether rows were left unpulled."""
+    stop = stop or StopSignal()
     window = 2 * options.object_concurrency
-    with ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-part") as part_pool, \
-            ThreadPoolExecutor(options.object_concurrency, thread_name_prefix="mxtransfer-object") as object_pool:
-        copier = ObjectCopier(client, options, part_pool)
-        in_flight: set[Future] = set()
+    part_pool = ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-part")
+    object_pool = ThreadPoolExecutor(options.object_concurrency, thread_name_prefix="mxtransfer-object")
+    copier = ObjectCopier(client, options, part_pool, checkpoints, stop)
+    in_flight: set[Future] = set()
 
-        def drain(until: int) -> None:
-            nonlocal in_flight
-            while len(in_flight) > until:
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    on_result(future.result())
+    def drain(until: int) -> None:
+        nonlocal in_flight
+        while len(in_flight) > until:
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                on_result(future.result())
 
+    try:
         for row in rows:
             drain(window - 1)
+            if stop.requested:
+                return True
             in_flight.add(object_pool.submit(copier.copy, row))
+        return False
+    finally:
         drain(0)
+        object_pool.shutdown()
+        part_pool.shutdown(wait=not stop.expired, cancel_futures=True)

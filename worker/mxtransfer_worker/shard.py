@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from .checkpoints import CheckpointStore
+from .copier import INTERRUPTED, StopSignal
 from .manifest import open_manifest
 from .options import CopyOptions
 from .report import ShardReport
 from .runner import copy_rows
+from .s3uri import S3Uri
 from .sharding import shard_rows
+
+#: Where, under a transfer's report prefix, the checkpoints of in-flight multipart copies live.
+CHECKPOINTS_FOLDER = "checkpoints/"
 
 
 def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, shard_index: int = 0,
-              shard_count: int = 1) -> dict:
+              shard_count: int = 1, stop: StopSignal | None = None) -> dict:
     """Copy the rows of shard ``shard_index`` of ``shard_count`` of the manifest, upload the shard's report
-    under ``report_uri`` and return its summary (see ``ShardReport.summary``; ``failed`` counts failed rows)."""
+    under ``report_uri`` and return its summary (see ``ShardReport.summary``; ``failed`` counts failed rows).
+
+    Multipart copies keep checkpoints under ``report_uri``, so a re-run of the shard with the same report prefix
+    resumes them. When ``stop`` is requested the run ends early and uploads a partial report (``partial`` true
+    in the summary): the rows not done are left for the next attempt."""
     rows = shard_rows(lambda: open_manifest(client, manifest_uri), shard_index, shard_count)
     report = ShardReport(shard_index, shard_count)
+    checkpoints = CheckpointStore(client, str(S3Uri.parse(report_uri).join(CHECKPOINTS_FOLDER)))
     try:
-        copy_rows(client, rows, options, report.add)
+        rows_left = copy_rows(client, rows, options, report.add, checkpoints, stop)
+        report.partial = rows_left or report.tally.failures_by_code[INTERRUPTED] > 0
         csv_uri, json_uri = report.upload(client, report_uri)
     finally:
         report.close()
