@@ -13,6 +13,7 @@ $(BENCH_VENV)/.installed: benchmarks/bench.mk $(STAMP)
 
 bench: $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.bench --markdown BENCHMARKS.md
+	$(PY) -m benchmarks.bench_profile --append BENCHMARKS.md
 
 bench-tiny: $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.bench --tiny

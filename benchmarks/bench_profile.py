@@ -93,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=5_000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--append", type=Path, help="append the figures as a section to this markdown file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -103,23 +104,33 @@ def main() -> None:
     with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as scratch:
         server.call("populate", SOURCE, [(f"small/{index:07d}", MiB) for index in range(args.objects)])
         plain = _run(server, command, args.objects, "bench-dst-plain", Path(scratch))
-        print(f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
+        lines = [f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
               f" {S3_LIKE['latency_s'] * 1000:g} ms latency: {plain['wall']:.1f} s wall,"
               f" {args.objects / plain['wall']:,.0f} copies/s, {plain['cpu']:.1f} CPU s ="
               f" {plain['cpu'] / args.objects * 1000:.2f} ms CPU per copy, {plain['requests'] / args.objects:.2f}"
-              f" requests per copy; exit status {plain['exit']}; destination check {plain['check']}")
+              f" requests per copy; exit status {plain['exit']}; destination check {plain['check']}"]
         if not py_spy.exists():
-            print("py-spy not installed: no profile (make bench installs it into .bench-venv)")
+            _report(lines + ["py-spy not installed: no profile (make bench installs it into .bench-venv)"], args.append)
             return
         stacks = Path(scratch) / "stacks.txt"
         sampled = _run(server, [str(py_spy), "record", "--gil", "--rate", "250", "--format", "raw", "--output",
                                 str(stacks), "--", *command], args.objects, "bench-dst-sampled", Path(scratch))
         total, tables = summarize(stacks, args.top)
-    print(f"\nSampled run: {sampled['wall']:.1f} s wall; {total:,} samples of the thread holding the GIL")
+    lines.append(f"Sampled run: {sampled['wall']:.1f} s wall; {total:,} samples of the thread holding the GIL")
     for title, shares in tables.items():
-        print(f"\n{title}:")
-        for name, share in shares:
-            print(f"  {share:6.1%}  {name}")
+        lines += ["", f"{title}:", *(f"  {share:6.1%}  {name}" for name, share in shares)]
+    _report(lines, args.append)
+
+
+def _report(lines: list[str], markdown: Path | None) -> None:
+    """Print the figures and, with ``markdown``, append them to that file as a section."""
+    text = "\n".join(lines)
+    print(text)
+    if markdown:
+        with markdown.open("a") as out:
+            out.write(f"\n## Engine profile: CPU per small-object copy\n\n`python -m benchmarks.bench_profile`"
+                      f" (`make bench-profile`), run after the tables above; {__doc__.split(chr(10) * 2)[1]}"
+                      f"\n\n```\n{text}\n```\n")
 
 
 if __name__ == "__main__":

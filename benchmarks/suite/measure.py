@@ -33,7 +33,8 @@ def _peak_rss_mib(pid: int) -> float:
 
 @dataclass
 class Measurement:
-    wall_s: float
+    #: None when a capped run made no measurable progress.
+    wall_s: float | None
     cpu_s: float
     #: Largest peak RSS of one process (MiB).
     peak_rss_mib: float
@@ -88,9 +89,14 @@ def run(processes: list[Process], env: dict[str, str], workdir: Path, label: str
     measurement = Measurement(wall, cpu, rss, [codes[pid] for pid in sorted(codes)], outputs, errors)
     if capped:
         measurement.capped, measurement.fraction = True, max(progress(), last_fraction, 1e-9)
-        measurement.wall_s = last_change / last_fraction if last_fraction else float("inf")
-        measurement.notes.append(f"capped at {cap_s:.0f} s with {last_fraction:.1%} done; wall extrapolated,"
-                                 f" requests and CPU scaled by the same fraction")
+        if last_fraction:
+            measurement.wall_s = last_change / last_fraction
+            measurement.notes.append(f"capped at {cap_s:.0f} s with {last_fraction:.1%} done; wall extrapolated,"
+                                     f" requests and CPU scaled by the same fraction")
+        else:
+            measurement.wall_s, measurement.fraction = None, 1.0
+            measurement.notes.append(f"nothing finished within the {cap_s:.0f} s cap (not even one part); figures"
+                                     f" are for those {cap_s:.0f} s")
     return measurement
 
 

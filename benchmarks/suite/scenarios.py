@@ -122,7 +122,7 @@ def scenarios(tiny: bool) -> list[Scenario]:
     master_size = 1 * GiB if tiny else 200 * GiB
     keys = 5_000 if tiny else 1_000_000
     fleet_objects, fleet_workers = (200, (1, 2)) if tiny else (8_000, (1, 2, 4, 8))
-    caps = {"large": 40, "small": 90, "mix": 60, "inventory": 60, "fleet": 20}
+    caps = {"large": 40, "small": 90, "mix": 60, "inventory": 60, "fleet": 30}
     if tiny:
         caps = dict.fromkeys(caps, 60)
     fleet_settings = {**settings, **FLEET_CEILING}
