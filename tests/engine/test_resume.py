@@ -227,3 +227,18 @@ def test_permanent_failure_aborts_the_upload_and_deletes_its_checkpoint(emulator
     deleter.join()
     assert summary["failures_by_code"] == {"NoSuchKey": 1} and not summary["partial"]
     assert transfer.uploads() == [] and transfer.checkpoints() == []
+
+
+def test_a_checkpoint_the_job_role_may_not_read_fails_the_row_with_the_permissions_it_needs():
+    from botocore.stub import Stubber
+
+    from mxtransfer_worker.checkpoints import CheckpointStore
+    from mxtransfer_worker.errors import CopyError
+
+    client = make_s3_client(endpoint_url="http://127.0.0.1:9")
+    store = CheckpointStore(client, "s3://work-bucket/report/checkpoints/")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(CopyError, match="s3:ListBucket") as raised:
+            store.load(ManifestRow("src-bucket", KEY), "dst-bucket", KEY)
+    assert raised.value.code == "AccessDenied" and not raised.value.temporary

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from botocore.exceptions import ClientError
 
-from .errors import classify
+from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .s3uri import S3Uri
 
@@ -74,8 +74,13 @@ class CheckpointStore:
         try:
             body = self.client.get_object(Bucket=where.bucket, Key=where.key)["Body"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
                 return None
+            if code in ("AccessDenied", "403"):
+                raise CopyError("AccessDenied", f"read the checkpoint {where}: AccessDenied (checkpoints need "
+                                "s3:GetObject, s3:PutObject and s3:DeleteObject on the report prefix, and "
+                                "s3:ListBucket on it so that a missing checkpoint answers 404)") from error
             raise classify(error, f"read the checkpoint {where}") from error
         with body:
             return Checkpoint(**json.loads(body.read()))

@@ -30,7 +30,9 @@ from .s3uri import S3Uri
 from .shard import run_shard
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_BAD_INPUT, EXIT_RETRY = 0, 1, 2, 75
-DEFAULT_GRACE_SECONDS = 90.0
+#: AWS Batch sends SIGKILL 30 s after SIGTERM (timeouts, terminations, the ECS agent's default stop timeout):
+#: the grace period leaves time to write checkpoints and the partial report before that.
+DEFAULT_GRACE_SECONDS = 20.0
 _UNITS = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "KB": 10**3, "MB": 10**6,
           "GB": 10**9, "TB": 10**12}
 
@@ -75,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
     copy.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS,
                       help="after SIGTERM, how long parts in flight may take to finish (default: %(default)s; keep "
-                      "it under the container's stop timeout and Spot's two-minute notice)")
+                      "it 10 s under the time between SIGTERM and SIGKILL, 30 s on AWS Batch)")
     return parser
 
 
