@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from airflow.providers.common.compat.sdk import AirflowException
-
 from airflow_provider_mxtransfer.backends import FAILED, FleetStatus, get_backend
+from airflow_provider_mxtransfer.compat import AirflowException
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.links.transfer import (
     S3BatchOperationsJobLink,

@@ -9,9 +9,9 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_mxtransfer.backends import get_backend
+from airflow_provider_mxtransfer.compat import conf
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.links.transfer import TRANSFER_LINKS
 from airflow_provider_mxtransfer.monitor import TransferMonitor

@@ -8,9 +8,10 @@ from typing import Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowException, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import PokeReturnValue
 
 from airflow_provider_mxtransfer.backends import FleetStatus
+from airflow_provider_mxtransfer.compat import AirflowException, conf
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.links.transfer import TRANSFER_LINKS
 from airflow_provider_mxtransfer.monitor import TransferMonitor, check_transfer

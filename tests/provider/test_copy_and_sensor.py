@@ -147,8 +147,7 @@ def _failed_transfer(setup: dict, batch_queue: dict, run_id: str) -> dict:
 
 
 def test_a_failed_shard_fails_the_poking_sensor_with_its_error(transfer_setup, batch_queue):
-    from airflow.providers.common.compat.sdk import AirflowException
-
+    from airflow_provider_mxtransfer.compat import AirflowException
     from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
 
     setup = transfer_setup(missing=True)
@@ -165,8 +164,12 @@ def test_a_failed_shard_fails_the_poking_sensor_with_its_error(transfer_setup, b
 
 
 def test_the_trigger_reports_the_finished_fleet_and_the_sensor_fails_on_its_event(transfer_setup, batch_queue):
-    from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+    try:
+        from airflow.providers.common.compat.sdk import TaskDeferred
+    except ImportError:  # common-compat 1.9 (Airflow 2.10) lacks it; Airflow 3 deprecates airflow.exceptions'
+        from airflow.exceptions import TaskDeferred
 
+    from airflow_provider_mxtransfer.compat import AirflowException
     from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
     from airflow_provider_mxtransfer.triggers.fleet import BatchFleetTrigger
 

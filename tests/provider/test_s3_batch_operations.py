@@ -268,8 +268,7 @@ def put_completion_report(s3, work: str, bucket: str, job_id: str, rows: list[tu
 
 
 def test_the_monitor_merges_the_completion_reports_and_names_failed_keys(s3, transfer, aws_connection):
-    from airflow.providers.common.compat.sdk import AirflowException
-
+    from airflow_provider_mxtransfer.compat import AirflowException
     from airflow_provider_mxtransfer.monitor import TransferMonitor
     from airflow_provider_mxtransfer.transfer import transfer_xcom
 
