@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
-from dag_testlib import load_dag, xcom
+from dag_testlib import LOGICAL_DATE, load_dag, xcom
 
 from demo.scenario import BIG_KEY, PROVIDERS, seed, verify
 from mxtransfer_worker.s3uri import S3Uri
@@ -82,12 +82,12 @@ def test_incremental_runs_select_objects_modified_in_their_data_interval(airflow
     modified = s3.head_object(Bucket=source, Key=key)["LastModified"].astimezone(timezone.utc)
     day_after = datetime(modified.year, modified.month, modified.day, tzinfo=timezone.utc) + timedelta(days=1)
 
-    earlier = dag.test(logical_date=day_after - timedelta(days=10), run_conf=MULTIPART)  # 11 to 10 days before
+    earlier = dag.test(**{LOGICAL_DATE: day_after - timedelta(days=10)}, run_conf=MULTIPART)  # 11 to 10 days before
     assert earlier.state == "success"
     assert {line["selected_objects"] for line in summary_of(s3, providers, earlier).values()} == {0}
     assert destination_keys(s3, providers) == []
 
-    today = dag.test(logical_date=day_after, run_conf=MULTIPART)  # interval: the day the objects were written
+    today = dag.test(**{LOGICAL_DATE: day_after}, run_conf=MULTIPART)  # interval: the day the objects were written
     assert today.state == "success"
     summary = summary_of(s3, providers, today)
     assert {name: line["copied"] for name, line in summary.items()} == EXPECTED
