@@ -1,6 +1,6 @@
 """``docs/operators.md`` against the operators themselves: every documented parameter exists with the documented
-type, default and templated marker, and every real parameter is documented; the cookbook's operator calls use
-only real parameters."""
+type, default and templated marker, and every real parameter is documented; the example DAGs of the cookbook and
+the quick start use only real parameters and build."""
 
 from __future__ import annotations
 
@@ -109,30 +109,35 @@ def test_the_table_parser_sees_a_drifted_parameter(reference):
                    BatchFleetSensor.template_fields)
 
 
+def example_blocks() -> list[str]:
+    """The Python blocks of the pages with example DAGs."""
+    return [block for page in ("cookbook.md", "index.md")
+            for block in re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.S)]
+
+
 def accepted_keywords(cls) -> set[str]:
     """Every keyword ``cls`` accepts: its own and those of the classes it passes ``**kwargs`` on to."""
     return {name for base in cls.__mro__ if "__init__" in vars(base)
             for name in inspect.signature(vars(base)["__init__"]).parameters}
 
 
-def test_cookbook_calls_use_only_real_parameters():
+def test_example_calls_use_only_real_parameters():
     calls = 0
-    for block in re.findall(r"```python\n(.*?)```", (DOCS / "cookbook.md").read_text(), re.S):
+    for block in example_blocks():
         for node in ast.walk(ast.parse(block)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in OPERATORS:
                 unknown = {keyword.arg for keyword in node.keywords} - accepted_keywords(OPERATORS[node.func.id])
                 assert not unknown, f"{node.func.id} has no parameters {unknown}"
                 calls += 1
-    assert calls >= 6
+    assert calls >= 13
 
 
-@pytest.mark.parametrize("index", range(4))
-def test_cookbook_dags_build(index):
-    blocks = [block for block in re.findall(r"```python\n(.*?)```", (DOCS / "cookbook.md").read_text(), re.S)
-              if "@dag(" in block]
-    assert len(blocks) == 4
+@pytest.mark.parametrize("index", range(5))
+def test_example_dags_build(index):
+    blocks = [block for block in example_blocks() if "@dag(" in block]
+    assert len(blocks) == 5
     namespace: dict = {}
-    exec(compile(blocks[index], f"cookbook.md python block {index}", "exec"), namespace)
+    exec(compile(blocks[index], f"example DAG {index}", "exec"), namespace)
     (name,) = re.findall(r"^@dag\(.*?\)\ndef (\w+)\(", blocks[index], re.S | re.M)
     dag = namespace[name]()
     assert dag.task_ids and dag.dag_id == name
