@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.suite.scenarios import MiB, S3_LIKE
+from benchmarks.suite.scenarios import S3_LIKE, MiB
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.suite.tools import BENCH_VENV, base_env
 
@@ -70,7 +70,7 @@ def summarize(stacks: Path, top: int) -> tuple[int, dict[str, list[tuple[str, fl
         for name in set(names):
             functions[name] += count
         leaves[names[-1]] += count
-    share = lambda counter: [(name, value / total) for name, value in counter.most_common(top)]  # noqa: E731
+    share = lambda counter: [(name, value / total) for name, value in counter.most_common(top)]
     return total, {"Inclusive share by file": share(files), "Inclusive share by function": share(functions),
                    "Self share by function": share(leaves)}
 
@@ -92,7 +92,7 @@ def _run(server: EmulatorProcess, command: list[str], count: int, destination: s
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=5_000)
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--append", type=Path, help="append the figures as a section to this markdown file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -104,11 +104,13 @@ def main() -> None:
     with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as scratch:
         server.call("populate", SOURCE, [(f"small/{index:07d}", MiB) for index in range(args.objects)])
         plain = _run(server, command, args.objects, "bench-dst-plain", Path(scratch))
-        lines = [f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
-              f" {S3_LIKE['latency_s'] * 1000:g} ms latency: {plain['wall']:.1f} s wall,"
-              f" {args.objects / plain['wall']:,.0f} copies/s, {plain['cpu']:.1f} CPU s ="
-              f" {plain['cpu'] / args.objects * 1000:.2f} ms CPU per copy, {plain['requests'] / args.objects:.2f}"
-              f" requests per copy; exit status {plain['exit']}; destination check {plain['check']}"]
+        summary = (f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
+                   f" {S3_LIKE['latency_s'] * 1000:g} ms latency: {plain['wall']:.1f} s wall,"
+                   f" {args.objects / plain['wall']:,.0f} copies/s, {plain['cpu']:.1f} CPU s ="
+                   f" {plain['cpu'] / args.objects * 1000:.2f} ms CPU per copy,"
+                   f" {plain['requests'] / args.objects:.2f} requests per copy; exit status {plain['exit']};"
+                   f" destination check {plain['check']}")
+        lines = [summary]
         if not py_spy.exists():
             _report(lines + ["py-spy not installed: no profile (make bench installs it into .bench-venv)"], args.append)
             return

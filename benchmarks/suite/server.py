@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+from typing import Self
 
 from benchmarks.s3emulator import S3Emulator
 
@@ -37,7 +38,7 @@ def _populate(emulator: S3Emulator, bucket: str, objects: list[tuple[str, int]])
 
 def _on_loop(emulator: S3Emulator, function, *args):
     """Run ``function(store, *args)`` on the emulator's loop thread (its store is not thread-safe)."""
-    return emulator._call(function, emulator.store, *args)  # noqa: SLF001 - the emulator's own hand-off
+    return emulator._call(function, emulator.store, *args)
 
 
 def _progress(store, bucket: str) -> tuple[int, int]:
@@ -113,7 +114,7 @@ class EmulatorProcess:
             self._connection.recv()
         self._process.join(timeout=10)
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
