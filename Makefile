@@ -29,3 +29,6 @@ clean:
 -include infra/infra.mk
 # make test-compat: the suite on the Airflow 2.x (MWAA) line, in .venv-compat.
 -include compat.mk
+# make bench (full peer benchmark on the S3 emulator, writes BENCHMARKS.md), bench-tiny, bench-profile.
+-include benchmarks/bench.mk
+bench bench-tiny bench-profile: $(STAMP)
