@@ -1,51 +1,17 @@
-"""Airflow and moto Batch for provider tests: a throw-away Airflow home with a sqlite DB whose DAGS_FOLDER is
-``tests/provider/dags``, an AWS connection pointing at moto's server, and a Batch queue in simple mode."""
+"""Airflow and moto Batch for provider tests: the Airflow home, database and AWS connection of
+``tests/airflow_env.py`` (DAGS_FOLDER ``tests/provider/dags``), and a Batch queue in simple mode."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import urllib.request
-from pathlib import Path
-
-import sys
 
 import pytest
-
-sys.path.append(str(Path(__file__).parent / "dags"))
-
-# One home per process: xdist workers inherit the controller's environment, so it is always overwritten.
-_HOME = tempfile.mkdtemp(prefix=f"mxtransfer-airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
-for _name, _value in {
-    "AIRFLOW_HOME": _HOME,
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "dags"),
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-}.items():
-    os.environ[_name] = _value
+from airflow_env import airflow_db, aws_connection, provider_dag_bundle  # noqa: F401 - shared with tests/infra
 
 
 @pytest.fixture(scope="session")
-def airflow_db():
-    """An empty Airflow metadata database."""
-    from airflow.utils import db
-
-    db.resetdb()
-
-
-@pytest.fixture(scope="session")
-def aws_connection(s3_server):
-    """``aws_default`` pointing at moto's server through the connection's ``endpoint_url`` extra."""
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-        {"conn_type": "aws", "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"}})
-    yield "aws_default"
-    os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
-
-
-@pytest.fixture(scope="session")
-def batch_queue(s3_server, aws_connection):
+def batch_queue(s3_server, aws_connection):  # noqa: F811 - requests the imported fixture
     """A Batch job queue and worker job definition on moto's server in simple mode (jobs end at submission)."""
     import boto3
 
