@@ -12,6 +12,8 @@ Reusable fixtures (session scope, one deployment per xdist worker):
 * ``stacks_config_file`` - the DAG config JSON written from both stacks' ``describe_stacks`` by
   ``infra/stack_outputs.py``, as the DAGs will read it.
 * ``deploy_transfer_stack`` - deploy another variant: ``deploy_transfer_stack(side, **parameters)``.
+
+Airflow (``airflow_db``, ``aws_connection``, the provider's test DAGs) comes from ``tests/airflow_env.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import urllib.request
 import zipfile
 
 import pytest
+from airflow_env import airflow_db, aws_connection, provider_dag_bundle  # noqa: F401 - shared with tests/provider
 from infra_testlib import (
     ACCOUNT,
     REGION,
