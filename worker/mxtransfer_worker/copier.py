@@ -107,6 +107,15 @@ def _checksum(head: dict) -> _Checksum | None:
     return None
 
 
+def _completed_part(number: int, answer: dict) -> dict:
+    """The ``CompleteMultipartUpload`` entry of a part from an ``UploadPartCopy`` or ``ListParts`` answer:
+    its number, ETag and part checksums."""
+    part = {"PartNumber": number, "ETag": answer["ETag"]}
+    part.update({name: value for name, value in answer.items()
+                 if name.startswith("Checksum") and name != "ChecksumType"})
+    return part
+
+
 def _compare_checksums(source: dict, other: dict) -> tuple[str, bool] | None:
     """``(algorithm, equal)`` when both HEAD answers carry checksums that decide whether the bytes are equal:
     full-object checksums of one algorithm always do; composite (per-part) ones only when equal, since the
@@ -413,9 +422,7 @@ class ObjectCopier:
         if problem:
             self._abort(destination_key, checkpoint.upload_id)
             return None, f"; started over as the checkpoint was stale, {problem}"
-        checkpoint.parts = [{name: value for name, value in part.items()
-                             if name in ("PartNumber", "ETag") or (name.startswith("Checksum") and name != "ChecksumType")}
-                            for part in listed]
+        checkpoint.parts = [_completed_part(part["PartNumber"], part) for part in listed]
         return checkpoint, f"; resumed from a checkpoint with {len(listed)} parts already done"
 
     def _listed_parts(self, destination_key: str, upload_id: str) -> list[dict]:
@@ -490,9 +497,7 @@ class ObjectCopier:
 
     def _copy_part(self, base_args: dict, number: int, first: int, last: int) -> dict:
         answer = self.client.upload_part_copy(**base_args, PartNumber=number, CopySourceRange=f"bytes={first}-{last}")
-        part = {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
-        part.update({k: v for k, v in answer["CopyPartResult"].items() if k.startswith("Checksum") and k != "ChecksumType"})
-        return part
+        return _completed_part(number, answer["CopyPartResult"])
 
     def _abort(self, destination_key: str, upload_id: str) -> None:
         try:
