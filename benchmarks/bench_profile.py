@@ -35,7 +35,7 @@ def child(count: int) -> None:
     from mxtransfer_worker.s3client import make_s3_client
 
     options = CopyOptions(destination_bucket=os.environ["BENCH_DESTINATION"], copy_annotations=False)
-    client = make_s3_client(max_pool_connections=options.object_concurrency + options.part_concurrency + 4)
+    client = make_s3_client(max_pool_connections=options.connections)
     rows = (ManifestRow(SOURCE, f"small/{index:07d}", size=MiB) for index in range(count))
     failed = []
     copy_rows(client, rows, options, lambda result: failed.append(result) if result.status == "failed" else None)

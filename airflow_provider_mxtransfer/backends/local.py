@@ -29,7 +29,7 @@ class LocalBackend:
 
     def submit(self, plan: TransferPlan) -> dict:
         options = plan.options
-        client = self.hook.get_copy_client(options.object_concurrency + options.part_concurrency + 4)
+        client = self.hook.get_copy_client(options.connections)
         failed_shards = []
         for index in range(plan.shard_count):
             summary = run_shard(client, plan.manifest_uri, options, plan.report_uri, index, plan.shard_count)

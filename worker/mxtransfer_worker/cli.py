@@ -120,7 +120,7 @@ def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options
 def run_copy(args: argparse.Namespace, stop: StopSignal | None = None) -> int:
     """Copy one shard and upload its report; returns the exit code. ``stop`` ends the run early (exit 75)."""
     options = options_from_args(args)
-    client = make_s3_client(max_pool_connections=options.object_concurrency + options.part_concurrency + 4)
+    client = make_s3_client(max_pool_connections=options.connections)
     summary = run_shard(client, args.manifest, options, args.report, args.shard_index, args.shard_count, stop)
     log.info("shard %d/%d %s: %s", args.shard_index, args.shard_count,
              "stopped early" if summary["partial"] else "done", json.dumps(summary))

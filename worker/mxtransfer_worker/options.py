@@ -75,6 +75,12 @@ class CopyOptions:
         return key
 
     @property
+    def connections(self) -> int:
+        """HTTP connections a client needs for these options: one per object and part thread, and a few for
+        the manifest, reports and checkpoints."""
+        return self.object_concurrency + self.part_concurrency + 4
+
+    @property
     def requester_payer(self) -> dict:
         """The ``RequestPayer`` argument for every request when the buckets are requester-pays."""
         return {"RequestPayer": "requester"} if self.requester_pays else {}
