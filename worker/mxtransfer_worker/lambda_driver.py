@@ -69,6 +69,7 @@ from .copier import FAILED, SKIPPED, CopyResult, ObjectCopier
 from .errors import classify
 from .manifest import ManifestRow, decode_key, upload_manifest
 from .options import CopyOptions
+from .report import DRIVER_COPIED, DRIVER_HANDED_OFF, DRIVER_IDENTICAL
 from .s3client import make_s3_client
 from .s3uri import S3Uri
 
@@ -261,8 +262,8 @@ class _Tasks:
         if result.status == FAILED:
             return _failure(task_id, result.error_code, result.message, result.temporary)
         if result.status == SKIPPED:
-            return _answer(task_id, SUCCEEDED, f"already identical at {destination}: {result.message}")
-        return _answer(task_id, SUCCEEDED, f"copied to {destination}: {result.message}")
+            return _answer(task_id, SUCCEEDED, f"{DRIVER_IDENTICAL}{destination}: {result.message}")
+        return _answer(task_id, SUCCEEDED, f"{DRIVER_COPIED}{destination}: {result.message}")
 
     def _hand_off(self, task_id: str, row: ManifestRow) -> dict:
         config = self.config
@@ -277,7 +278,7 @@ class _Tasks:
         except Exception as raw:  # noqa: BLE001 - classify() re-raises what is not an AWS error
             error = classify(raw, f"hand s3://{row.bucket}/{row.key} to AWS Batch")
             return _failure(task_id, error.code, error.message, error.temporary)
-        return _answer(task_id, SUCCEEDED, f"submitted to AWS Batch job {job_id} ({too_large}); the transfer "
+        return _answer(task_id, SUCCEEDED, f"{DRIVER_HANDED_OFF}{job_id} ({too_large}); the transfer "
                        f"waits for it (record {record})")
 
     def _recorded_job(self, record: S3Uri) -> str | None:

@@ -119,9 +119,9 @@ TRANSFER_CSV, TRANSFER_JSON = "transfer.csv", "transfer.json"
 _SUMMED = ("rows", "succeeded", "skipped", "failed", "bytes_copied", "bytes_skipped")
 #: The format of S3 Batch Operations completion reports.
 COMPLETION_REPORT_FORMAT = "Report_CSV_20180820"
-#: How the driver Lambda (``lambda_driver``) begins the result strings of copied, already identical and
-#: handed-off objects; a failure's result string is ``<error code>: <message>``.
-_COPIED, _IDENTICAL, _HANDED_OFF = "copied to ", "already identical at ", "submitted to AWS Batch job "
+#: How the driver Lambda (``lambda_driver``, which writes them from these constants) begins the result strings
+#: of copied, already identical and handed-off objects; a failure's result string is ``<error code>: <message>``.
+DRIVER_COPIED, DRIVER_IDENTICAL, DRIVER_HANDED_OFF = "copied to ", "already identical at ", "submitted to AWS Batch job "
 _DRIVER_FAILURE = re.compile(r"([A-Za-z][A-Za-z0-9.]*): (.*)", re.DOTALL)
 
 
@@ -253,10 +253,10 @@ def completion_row(record: list[str]) -> dict | None:
         failure = _DRIVER_FAILURE.fullmatch(said)
         row["error_code"], row["message"] = failure.groups() if failure else (s3_code or "TaskFailed", said)
         return row
-    if said.startswith(_HANDED_OFF):
+    if said.startswith(DRIVER_HANDED_OFF):
         return None
-    row["status"] = SKIPPED if said.startswith(_IDENTICAL) else SUCCEEDED
-    for start in (_COPIED, _IDENTICAL):
+    row["status"] = SKIPPED if said.startswith(DRIVER_IDENTICAL) else SUCCEEDED
+    for start in (DRIVER_COPIED, DRIVER_IDENTICAL):
         # "<start>s3://bucket/key: <message>": the copier's messages hold no ": ", keys may.
         where, _, message = said[len(start):].rpartition(": ")
         if said.startswith(start) and where.startswith("s3://"):
