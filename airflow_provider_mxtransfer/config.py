@@ -50,6 +50,9 @@ from mxtransfer_worker.s3uri import S3Uri
 COMPUTE_ENV, COMPUTE_VARIABLE = "MXTRANSFER_COMPUTE", "mxtransfer_compute"
 #: Environment variables naming the stacks file (else the DAG's default path) and the stack in it (name or side).
 STACKS_FILE_ENV, STACK_ENV = "MXTRANSFER_STACKS_FILE", "MXTRANSFER_STACK"
+#: Where the DAGs read the provider list from: this Airflow Variable's text, else the file this environment
+#: variable names, else ``providers.yaml`` in the DAGs' config folder.
+PROVIDERS_VARIABLE, PROVIDERS_FILE_ENV = "mxtransfer_providers", "MXTRANSFER_PROVIDERS_FILE"
 #: The stacks file's format (written by ``infra/stack_outputs.py``).
 STACKS_FORMAT = "mxtransfer-stacks/1"
 #: Provider-document field <- stack output (snake_case, as in the stacks file); jobs are submitted to the job
@@ -298,6 +301,17 @@ def stack_defaults(default_path: str | Path) -> dict[str, str]:
     for name in ("manifests", "reports"):
         values[name] = _s3_prefix(values[name], f"{where}: {_STACK_FIELDS[name]}")
     return values
+
+
+def load_dag_config(config_dir: str | Path, variable_text: str | None) -> AggregationConfig:
+    """The DAGs' provider list: ``variable_text`` (the Variable ``PROVIDERS_VARIABLE``) if set, else the file
+    ``$MXTRANSFER_PROVIDERS_FILE``, else ``config_dir/providers.yaml``; on top of the deployed stack's settings
+    (``config_dir/mxtransfer_stacks.json``, see :func:`stack_defaults`)."""
+    config_dir = Path(config_dir)
+    defaults = stack_defaults(config_dir / "mxtransfer_stacks.json")
+    if variable_text:
+        return parse_config_text(variable_text, f"Airflow Variable {PROVIDERS_VARIABLE}", defaults)
+    return load_config_file(os.environ.get(PROVIDERS_FILE_ENV) or config_dir / "providers.yaml", defaults)
 
 
 def choose_compute(variable: str | None, default: str = "batch") -> str:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,36 +43,17 @@ except ImportError:  # Airflow 2.10
     from airflow.providers.common.compat.sdk import dag, task
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-from airflow_provider_mxtransfer.config import (
-    COMPUTE_VARIABLE,
-    AggregationConfig,
-    choose_compute,
-    load_config_file,
-    parse_config_text,
-    stack_defaults,
-)
+from airflow_provider_mxtransfer.config import COMPUTE_VARIABLE, PROVIDERS_VARIABLE, choose_compute, load_dag_config
 from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator
 from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
 
 DAG_ID = "mxtransfer_aggregation"
 POOL = "mxtransfer_transfers"
-PROVIDERS_VARIABLE = "mxtransfer_providers"
 MiB = 2**20
 
 
-def load_config() -> AggregationConfig:
-    """The provider list: the Variable's text if set, else the YAML file (``MXTRANSFER_PROVIDERS_FILE``), on top
-    of the deployed stack's settings."""
-    defaults = stack_defaults(Path(__file__).parent / "config" / "mxtransfer_stacks.json")
-    text = Variable.get(PROVIDERS_VARIABLE, None)
-    if text:
-        return parse_config_text(text, f"Airflow Variable {PROVIDERS_VARIABLE}", defaults)
-    default_file = Path(__file__).parent / "config" / "providers.yaml"
-    return load_config_file(os.environ.get("MXTRANSFER_PROVIDERS_FILE") or default_file, defaults)
-
-
-CONFIG = load_config()
+CONFIG = load_dag_config(Path(__file__).parent / "config", Variable.get(PROVIDERS_VARIABLE, None))
 COMPUTE = choose_compute(Variable.get(COMPUTE_VARIABLE, None))
 PROVIDERS = [
     {**asdict(p), "include": list(p.include), "exclude": list(p.exclude), "source": p.source_uri}

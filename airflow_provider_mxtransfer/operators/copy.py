@@ -10,12 +10,13 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from airflow_provider_mxtransfer.assets import TRANSFER_ASSET_ALIAS, with_asset_alias
 from airflow_provider_mxtransfer.backends import get_backend
 from airflow_provider_mxtransfer.compat import conf
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.links.transfer import TRANSFER_LINKS
 from airflow_provider_mxtransfer.monitor import TransferMonitor
-from airflow_provider_mxtransfer.sensors.fleet import complete_transfer
+from airflow_provider_mxtransfer.sensors.fleet import complete_transfer, finish_transfer
 from airflow_provider_mxtransfer.triggers.fleet import BatchFleetTrigger
 from airflow_provider_mxtransfer.transfer import (
     TransferPlan,
@@ -66,6 +67,9 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
     :param wait_for_completion: wait until the transfer ends and judge it like ``BatchFleetSensor``
     :param deferrable: wait in the triggerer (with ``wait_for_completion``)
     :param poll_interval: seconds between status checks while waiting
+    :param asset_alias: with ``wait_for_completion``, name of the asset alias (dataset alias on Airflow 2)
+        declared as outlet, to which a successful transfer adds its destination prefix's asset with the transfer
+        summary as extra (as ``BatchFleetSensor`` does); None: no asset event
     """
 
     aws_hook_class = S3CopyHook
@@ -83,7 +87,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                  shard_count: int | None = None, target_bytes_per_shard: int = 500 * GiB,
                  target_rows_per_shard: int = 200_000, max_shards: int = 1000, wait_for_completion: bool = False,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-                 poll_interval: float = 30, **kwargs) -> None:
+                 poll_interval: float = 30, asset_alias: str | None = TRANSFER_ASSET_ALIAS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.manifest_uri = manifest_uri
         self.destination = destination
@@ -100,6 +104,9 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.asset_alias = asset_alias
+        if wait_for_completion:
+            self.outlets = with_asset_alias(self.outlets, asset_alias)
         self.transfer: dict | None = None
 
     @property
@@ -175,8 +182,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         while not status.finished:
             time.sleep(self.poll_interval)
             status = monitor.check()
-        monitor.persist_links(context, self, status)
-        monitor.finish(status)
+        finish_transfer(self, context, monitor, status)
 
     def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict:
         """Resume after the trigger fired: judge the finished transfer and return it."""

@@ -10,6 +10,7 @@ from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import PokeReturnValue
 
+from airflow_provider_mxtransfer.assets import TRANSFER_ASSET_ALIAS, emit_destination_event, with_asset_alias
 from airflow_provider_mxtransfer.backends import FleetStatus
 from airflow_provider_mxtransfer.compat import AirflowException, conf
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
@@ -23,12 +24,16 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
     children, an S3 Batch Operations job and the jobs it spawned, or a finished local run), logging progress.
 
     At the end it merges the shard reports into ``transfer.csv`` and ``transfer.json`` under the transfer's
-    report prefix, and fails naming the failed shards, their first errors and log links, or returns the totals.
+    report prefix, and fails naming the failed shards, their first errors and log links, or returns the totals
+    and emits an asset event for the destination prefix (see ``airflow_provider_mxtransfer.assets``).
 
     :param transfer: the operator's return value (templated; pass ``copy_task.output``)
     :param deferrable: wait in the triggerer instead of a worker slot
     :param poll_interval: seconds between status checks in deferrable mode (``poke_interval`` otherwise)
     :param terminate_on_kill: terminate the jobs when this task is killed
+    :param asset_alias: name of the asset alias (dataset alias on Airflow 2) declared as outlet, to which a
+        successful transfer adds its destination prefix's asset with the transfer summary as extra; None: no
+        asset event
     """
 
     aws_hook_class = S3CopyHook
@@ -38,12 +43,15 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
 
     def __init__(self, *, transfer: dict | Any, deferrable: bool = conf.getboolean(
                      "operators", "default_deferrable", fallback=False),
-                 poll_interval: float = 60, terminate_on_kill: bool = True, **kwargs) -> None:
+                 poll_interval: float = 60, terminate_on_kill: bool = True,
+                 asset_alias: str | None = TRANSFER_ASSET_ALIAS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.transfer = transfer
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.terminate_on_kill = terminate_on_kill
+        self.asset_alias = asset_alias
+        self.outlets = with_asset_alias(self.outlets, asset_alias)
 
     def _monitor(self, transfer: dict) -> TransferMonitor:
         return TransferMonitor(transfer, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
@@ -54,9 +62,9 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
             return super().execute(context)
         monitor = self._monitor(self.transfer)
         status = monitor.check()
-        monitor.persist_links(context, self, status)
         if status.finished:
-            return monitor.finish(status)
+            return finish_transfer(self, context, monitor, status)
+        monitor.persist_links(context, self, status)
         self.defer(trigger=BatchFleetTrigger.for_task(self, self.transfer, self.terminate_on_kill),
                    method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
@@ -65,8 +73,7 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
         status = monitor.check()
         if not status.finished:
             return PokeReturnValue(is_done=False)
-        monitor.persist_links(context, self, status)
-        return PokeReturnValue(is_done=True, xcom_value=monitor.finish(status))
+        return PokeReturnValue(is_done=True, xcom_value=finish_transfer(self, context, monitor, status))
 
     def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict:
         """Resume after the trigger fired: judge the finished transfer."""
@@ -85,7 +92,13 @@ def complete_transfer(task, context, event: dict[str, Any] | None) -> dict:
         raise AirflowException(f"unexpected trigger event for {task.task_id}: {event!r}")
     if event["status"] == "error":
         raise AirflowException(event.get("message", "the transfer's trigger failed"))
-    monitor = task._monitor(event["transfer"])
-    status = FleetStatus.from_dict(event["fleet"])
+    return finish_transfer(task, context, task._monitor(event["transfer"]), FleetStatus.from_dict(event["fleet"]))
+
+
+def finish_transfer(task, context, monitor: TransferMonitor, status: FleetStatus) -> dict:
+    """Judge a finished transfer for ``task``: persist the links, merge the report, fail or emit the destination's
+    asset event and return the totals."""
     monitor.persist_links(context, task, status)
-    return monitor.finish(status)
+    totals = monitor.finish(status)
+    emit_destination_event(task, context, monitor.transfer, totals)
+    return totals

@@ -11,18 +11,24 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
-from dag_testlib import DAGS
+import yaml
 
+# Before anything imports Airflow (dag_testlib does), which would otherwise read ~/airflow's configuration.
 _HOME = tempfile.mkdtemp(prefix=f"mxtransfer-dags-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 for _name, _value in {
     "AIRFLOW_HOME": _HOME,
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[2] / "dags"),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
 }.items():
     os.environ[_name] = _value
+
+from dag_testlib import DAGS, OBJECTS  # noqa: E402
+
+from demo.scenario import seed  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +54,15 @@ def dag_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws"}')
     monkeypatch.setenv("MXTRANSFER_STACKS_FILE", str(tmp_path / "no-stacks.json"))
     monkeypatch.delenv("MXTRANSFER_STACK", raising=False)
+
+
+@pytest.fixture
+def providers(s3, tmp_path, monkeypatch):
+    """The demo's buckets at a small scale (a 6 MiB object above the 5 MiB threshold) and the provider list."""
+    config = seed(s3, objects_per_provider=OBJECTS, big_object_bytes=6 * 2**20)
+    for entry in config["providers"]:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{entry['aws_conn_id'].upper()}", '{"conn_type": "aws"}')
+    path = tmp_path / "providers.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    monkeypatch.setenv("MXTRANSFER_PROVIDERS_FILE", str(path))
+    return config

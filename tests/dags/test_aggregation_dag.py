@@ -6,30 +6,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import yaml
-from dag_testlib import LOGICAL_DATE, load_dag, xcom
+from dag_testlib import EXPECTED, LOGICAL_DATE, MULTIPART, OBJECTS, load_dag, xcom
 
-from demo.scenario import BIG_KEY, PROVIDERS, seed, verify
+from demo.scenario import BIG_KEY, PROVIDERS, verify
 from mxtransfer_worker.s3uri import S3Uri
 
 MiB = 2**20
-OBJECTS = 8
-#: Objects per provider: the first one also has the large object.
-EXPECTED = {name: OBJECTS + (name == PROVIDERS[0]) for name in PROVIDERS}
-MULTIPART = {"multipart_threshold_mib": 5, "part_size_mib": 5}
-
-
-@pytest.fixture
-def providers(s3, tmp_path, monkeypatch):
-    """The demo's buckets at a small scale (a 6 MiB object above the 5 MiB threshold) and the provider list."""
-    config = seed(s3, objects_per_provider=OBJECTS, big_object_bytes=6 * MiB)
-    for entry in config["providers"]:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{entry['aws_conn_id'].upper()}", '{"conn_type": "aws"}')
-    path = tmp_path / "providers.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
-    monkeypatch.setenv("MXTRANSFER_PROVIDERS_FILE", str(path))
-    return config
 
 
 def summary_of(s3, config, dag_run):

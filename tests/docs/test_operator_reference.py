@@ -132,10 +132,10 @@ def test_example_calls_use_only_real_parameters():
     assert calls >= 13
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(6))
 def test_example_dags_build(index):
     blocks = [block for block in example_blocks() if "@dag(" in block]
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     namespace: dict = {}
     exec(compile(blocks[index], f"example DAG {index}", "exec"), namespace)
     (name,) = re.findall(r"^@dag\(.*?\)\ndef (\w+)\(", blocks[index], re.S | re.M)
