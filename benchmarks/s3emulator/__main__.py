@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--write-rate", type=float, default=defaults.write_rate,
                         help="PUT/COPY/POST/DELETE per second per prefix; 0 = no ceiling")
     parser.add_argument("--read-rate", type=float, default=defaults.read_rate, help="GET/HEAD per second per prefix; 0 = no ceiling")
+    parser.add_argument("--fault-slowdown", type=float, default=0.0, help="probability of 503 SlowDown")
     parser.add_argument("--fault-500", type=float, default=0.0, help="probability of 500 InternalError")
     parser.add_argument("--fault-reset", type=float, default=0.0, help="probability of a connection reset")
     parser.add_argument("--fault-hang", type=float, default=0.0, help="probability of a hang until the client times out")
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         host=args.host, port=args.port, latency_s=args.latency_ms / 1000, copy_bandwidth=args.bandwidth_mbps * 1e6,
-        write_rate=args.write_rate, read_rate=args.read_rate, fault_500_rate=args.fault_500,
+        write_rate=args.write_rate, read_rate=args.read_rate, fault_slowdown_rate=args.fault_slowdown, fault_500_rate=args.fault_500,
         fault_reset_rate=args.fault_reset, fault_hang_rate=args.fault_hang, fault_200_error_rate=args.fault_200_error,
         seed=args.seed, small_object_max=args.small_object_max,
         accounts=dict(item.split("=", 1) for item in args.account),

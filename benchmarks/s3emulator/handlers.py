@@ -18,7 +18,7 @@ from . import errors
 from .errors import S3Error
 from .http import Exchange, Request, Response
 from .model import (
-    FAULT_200_ERROR, FAULT_500, FAULT_HANG, FAULT_RESET, READ, WRITE, EmulatorConfig, FaultInjector, RateLimiter,
+    FAULT_200_ERROR, FAULT_500, FAULT_HANG, FAULT_RESET, FAULT_SLOWDOWN, READ, WRITE, EmulatorConfig, FaultInjector, RateLimiter,
 )
 from .store import (
     ARCHIVED_STORAGE_CLASSES, CHECKSUM_ALGORITHMS, STORAGE_CLASSES, Content, ObjectRecord, Part, Store, Upload,
@@ -138,6 +138,8 @@ class S3App:
                 if fault == FAULT_HANG:
                     await exchange.hang(config.hang_max_s)
                     return Response(0)
+                if fault == FAULT_SLOWDOWN:
+                    raise errors.slow_down()
                 if fault == FAULT_500:
                     raise errors.internal_error()
                 if fault == FAULT_200_ERROR:

@@ -3,7 +3,7 @@
 Timing: every request waits ``latency_s`` (``asyncio.sleep``, never blocking the loop); a copy or part copy of n
 bytes waits ``latency_s + n / copy_bandwidth`` in total, per stream (no aggregate cap). Throttling: a token bucket
 per (bucket, key prefix up to the first ``/``) and request class answers 503 SlowDown when empty. Faults: seeded
-probabilities of a 500 InternalError, a connection reset (RST) after the request was read, a hang until the
+probabilities of a 503 SlowDown (whatever the rate ceilings say), a 500 InternalError, a connection reset (RST) after the request was read, a hang until the
 client gives up, and, for copies, S3's "200 OK with an error body".
 """
 
@@ -22,7 +22,7 @@ _KEY_WITH_ACCOUNT = re.compile(r"^(?:AKIA|ASIA)(\d{12})")
 READ, WRITE = "read", "write"
 
 #: What an injected fault does to one request.
-FAULT_500, FAULT_RESET, FAULT_HANG, FAULT_200_ERROR = "500", "reset", "hang", "200-error"
+FAULT_SLOWDOWN, FAULT_500, FAULT_RESET, FAULT_HANG, FAULT_200_ERROR = "503", "500", "reset", "hang", "200-error"
 
 
 @dataclass
@@ -42,6 +42,8 @@ class EmulatorConfig:
     read_rate: float = 5500.0
     #: Seconds of requests a token bucket can hold (its burst).
     rate_burst_s: float = 1.0
+    #: Probability of a 503 SlowDown regardless of the rate ceilings (S3 throttling at random, as while it scales).
+    fault_slowdown_rate: float = 0.0
     fault_500_rate: float = 0.0
     fault_reset_rate: float = 0.0
     fault_hang_rate: float = 0.0
@@ -111,7 +113,7 @@ class FaultInjector:
     def draw(self, config: EmulatorConfig, operation: str) -> str | None:
         if config.fault_operations and operation not in config.fault_operations:
             return None
-        rates = [(FAULT_500, config.fault_500_rate), (FAULT_RESET, config.fault_reset_rate), (FAULT_HANG, config.fault_hang_rate)]
+        rates = [(FAULT_SLOWDOWN, config.fault_slowdown_rate), (FAULT_500, config.fault_500_rate), (FAULT_RESET, config.fault_reset_rate), (FAULT_HANG, config.fault_hang_rate)]
         if operation in self._COPY_OPERATIONS:
             rates.append((FAULT_200_ERROR, config.fault_200_error_rate))
         if not any(rate > 0 for _, rate in rates):

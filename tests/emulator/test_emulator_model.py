@@ -72,6 +72,14 @@ def test_injected_internal_error(loaded):
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
 
 
+def test_injected_slow_down_whatever_the_ceilings(loaded):
+    loaded.configure(fault_slowdown_rate=1.0, write_rate=0, read_rate=0)
+    with pytest.raises(ClientError) as caught:
+        make_client(loaded.url).head_object(Bucket="bkt", Key="p/src")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert set(loaded.stats()["faults"]) == {"503"}
+
+
 def test_injected_connection_reset(loaded):
     loaded.configure(fault_reset_rate=1.0, fault_operations=frozenset({"CopyObject"}))
     client = make_client(loaded.url)
