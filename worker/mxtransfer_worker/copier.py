@@ -116,6 +116,11 @@ def _completed_part(number: int, answer: dict) -> dict:
     return part
 
 
+def _temporary(failure: BaseException) -> bool:
+    """Whether ``failure`` is an S3 or connection error that a later attempt may get through."""
+    return isinstance(failure, (CopyError, ClientError, BotoCoreError)) and classify(failure, "").temporary
+
+
 def _compare_checksums(source: dict, other: dict) -> tuple[str, bool] | None:
     """``(algorithm, equal)`` when both HEAD answers carry checksums that decide whether the bytes are equal:
     full-object checksums of one algorithm always do; composite (per-part) ones only when equal, since the
@@ -188,9 +193,13 @@ class ObjectCopier:
                 result.error_code, result.message, result.temporary = error.code, error.message, error.temporary
                 if not error.temporary or attempt == self.options.max_attempts or self.stop.requested:
                     break
-                time.sleep(random.uniform(0, self.options.retry_base_delay * 2 ** (attempt - 1)))
+                self._back_off(attempt)
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def _back_off(self, attempt: int) -> None:
+        """Sleep before retry ``attempt + 1``: exponential backoff with full jitter."""
+        time.sleep(random.uniform(0, self.options.retry_base_delay * 2 ** (attempt - 1)))
 
     # -- one attempt -----------------------------------------------------------------------------------------
     def _copy_once(self, row: ManifestRow, destination_key: str) -> tuple[str, str, int]:
@@ -371,7 +380,10 @@ class ObjectCopier:
             where = self._save_checkpoint(checkpoint)
             raise Interrupted(f"{interruption.message}; the upload is kept and the next attempt resumes it from "
                               f"the checkpoint {where}") from None
-        except BaseException:
+        except BaseException as failure:
+            if self.checkpoints and _temporary(failure):
+                self._save_checkpoint(checkpoint)  # keep the upload: the next attempt resumes it from its parts
+                raise
             self._abort(destination_key, checkpoint.upload_id)
             if self.checkpoints:
                 self._delete_checkpoint(checkpoint)
@@ -496,8 +508,22 @@ class ObjectCopier:
         return sorted(checkpoint.parts, key=lambda part: part["PartNumber"])
 
     def _copy_part(self, base_args: dict, number: int, first: int, last: int) -> dict:
-        answer = self.client.upload_part_copy(**base_args, PartNumber=number, CopySourceRange=f"bytes={first}-{last}")
-        return _completed_part(number, answer["CopyPartResult"])
+        """Copy one part, retrying it alone on temporary failures (up to ``max_attempts``), so that one part
+        that botocore's retries could not get through does not cost the parts already copied."""
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                answer = self.client.upload_part_copy(**base_args, PartNumber=number,
+                                                      CopySourceRange=f"bytes={first}-{last}")
+                return _completed_part(number, answer["CopyPartResult"])
+            except (ClientError, BotoCoreError) as raw:
+                source = base_args["CopySource"]
+                error = classify(raw, f"copy part {number} of s3://{source['Bucket']}/{source['Key']} to "
+                                      f"s3://{base_args['Bucket']}/{base_args['Key']}")
+                if not error.temporary or attempt == self.options.max_attempts or self.stop.requested:
+                    raise error from raw
+                log.info("retrying part %d of s3://%s/%s after %s", number, base_args["Bucket"], base_args["Key"],
+                         error.code)
+                self._back_off(attempt)
 
     def _abort(self, destination_key: str, upload_id: str) -> None:
         try:
