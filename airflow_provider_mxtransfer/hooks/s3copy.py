@@ -1,4 +1,4 @@
-"""An S3 hook whose client is configured like the copy engine's (adaptive retries, a large connection pool)."""
+"""An S3 hook whose client is configured like the copy engine's (standard retries, a large connection pool)."""
 
 from __future__ import annotations
 

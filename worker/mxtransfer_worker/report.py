@@ -66,6 +66,8 @@ class ShardReport:
         self.tally = _Tally()
         #: Whether the run stopped before finishing every row (set by ``run_shard``).
         self.partial = False
+        #: Request counts of the run (``RequestGovernor.counts``: requests, retried, throttled), when known.
+        self.requests: dict = {}
         self.started_at = datetime.now(timezone.utc)
         self._started = time.monotonic()
         self._file = tempfile.TemporaryFile()
@@ -92,6 +94,7 @@ class ShardReport:
         counted = self.tally.counted()
         return {
             "shard_index": self.shard_index, "shard_count": self.shard_count, "partial": self.partial, **counted,
+            **self.requests,
             "started_at": self.started_at.isoformat(), "seconds": round(seconds, 3),
             "objects_per_second": round(counted["rows"] / seconds, 1) if seconds else None,
             "mib_per_second": round(counted["bytes_copied"] / 2**20 / seconds, 1) if seconds else None,
@@ -117,6 +120,8 @@ class ShardReport:
 #: Names of the merged transfer report under the report prefix.
 TRANSFER_CSV, TRANSFER_JSON = "transfer.csv", "transfer.json"
 _SUMMED = ("rows", "succeeded", "skipped", "failed", "bytes_copied", "bytes_skipped")
+#: Request counts a shard summary may carry (S3 Batch Operations completion reports have none).
+_REQUEST_COUNTS = ("requests", "retried_requests", "throttled_requests")
 #: The format of S3 Batch Operations completion reports.
 COMPLETION_REPORT_FORMAT = "Report_CSV_20180820"
 #: How the driver Lambda (``lambda_driver``, which writes them from these constants) begins the result strings
@@ -134,6 +139,7 @@ def combine_summaries(summaries: list[dict]) -> dict:
     for summary in summaries:
         failures.update(summary["failures_by_code"])
     totals["failures_by_code"] = dict(failures)
+    totals.update({name: sum(summary.get(name, 0) for summary in summaries) for name in _REQUEST_COUNTS})
     timed = [summary for summary in summaries if summary.get("started_at")]
     starts = [datetime.fromisoformat(summary["started_at"]).timestamp() for summary in timed]
     ends = [start + summary["seconds"] for start, summary in zip(starts, timed)]
@@ -307,8 +313,9 @@ def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: 
         file.seek(0)
         client.upload_fileobj(file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
     timings = {index: summary for source in sources for index, summary in source.summaries(client).items()}
-    shards = [{**tallies[index].counted(), **{name: timings[index][name] for name in ("started_at", "seconds")
-                                              if index in timings}} for index in sorted(tallies)]
+    shards = [{**tallies[index].counted(), **{name: timings[index][name]
+                                              for name in ("started_at", "seconds", *_REQUEST_COUNTS)
+                                              if name in timings.get(index, {})}} for index in sorted(tallies)]
     totals = {**combine_summaries(shards), "shard_count": sum(len(source.indexes) for source in sources),
               "shards_reported": len(tallies), "missing_shards": missing, "report_csv": str(csv_uri),
               "report_json": str(json_uri)}

@@ -10,6 +10,7 @@ from .report import ShardReport
 from .runner import copy_rows
 from .s3uri import S3Uri
 from .sharding import shard_rows
+from .throttle import AimdLimiter, RequestGovernor
 
 #: Where, under a transfer's report prefix, the checkpoints of in-flight multipart copies live.
 CHECKPOINTS_FOLDER = "checkpoints/"
@@ -18,7 +19,8 @@ CHECKPOINTS_FOLDER = "checkpoints/"
 def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, shard_index: int = 0,
               shard_count: int = 1, stop: StopSignal | None = None) -> dict:
     """Copy the rows of shard ``shard_index`` of ``shard_count`` of the manifest, upload the shard's report
-    under ``report_uri`` and return its summary (see ``ShardReport.summary``; ``failed`` counts failed rows).
+    under ``report_uri`` and return its summary (see ``ShardReport.summary``; ``failed`` counts failed rows,
+    ``retried_requests`` the requests botocore sent again after a throttle, 5xx or network fault).
 
     Multipart copies keep checkpoints under ``report_uri``, so a re-run of the shard with the same report prefix
     resumes them. When ``stop`` is requested the run ends early and uploads a partial report (``partial`` true
@@ -26,10 +28,15 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
     rows = shard_rows(lambda: open_manifest(client, manifest_uri), shard_index, shard_count)
     report = ShardReport(shard_index, shard_count)
     checkpoints = CheckpointStore(client, str(S3Uri.parse(report_uri).join(CHECKPOINTS_FOLDER)))
+    # Requests in flight back off when S3 throttles, from the most the object and part threads can send.
+    governor = RequestGovernor(AimdLimiter(options.object_concurrency + options.part_concurrency))
+    governor.attach(client)
     try:
         rows_left = copy_rows(client, rows, options, report.add, checkpoints, stop)
         report.partial = rows_left or report.tally.failures_by_code[INTERRUPTED] > 0
+        report.requests = governor.counts()
         csv_uri, json_uri = report.upload(client, report_uri)
     finally:
+        governor.detach(client)
         report.close()
     return {**report.summary(), "report_csv": csv_uri, "report_json": json_uri}
