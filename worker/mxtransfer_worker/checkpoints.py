@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
@@ -84,6 +86,15 @@ class CheckpointStore:
             raise classify(error, f"read the checkpoint {where}") from error
         with body:
             return Checkpoint(**json.loads(body.read()))
+
+    def entries(self) -> Iterator[tuple[Checkpoint, datetime]]:
+        """Every checkpoint under the prefix, with the time it was last written."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.prefix.bucket, Prefix=self.prefix.key)
+        for page in pages:
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(".json") and "/" not in item["Key"][len(self.prefix.key):]:
+                    with self.client.get_object(Bucket=self.prefix.bucket, Key=item["Key"])["Body"] as body:
+                        yield Checkpoint(**json.loads(body.read())), item["LastModified"]
 
     def save(self, checkpoint: Checkpoint) -> S3Uri:
         """Write ``checkpoint``; returns where."""

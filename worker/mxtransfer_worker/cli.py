@@ -21,10 +21,12 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .cleanup import DEFAULT_MIN_IDLE_SECONDS, abort_stale_uploads
 from .copier import StopSignal
 from .errors import classify
 from .manifest import ManifestError
 from .options import CopyOptions
+from .report import failed_rows_manifest
 from .s3client import make_s3_client
 from .s3uri import S3Uri
 from .shard import run_shard
@@ -78,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS,
                       help="after SIGTERM, how long parts in flight may take to finish (default: %(default)s; keep "
                       "it 10 s under the time between SIGTERM and SIGKILL, 30 s on AWS Batch)")
+    cleanup = commands.add_parser("abort-stale-uploads", help="abort the incomplete multipart uploads a transfer "
+                                  "left behind (only those its checkpoints name)")
+    cleanup.add_argument("--destination", required=True, help="s3://bucket/prefix/ the transfer copied to")
+    cleanup.add_argument("--report", required=True, help="s3://bucket/prefix/ of the transfer's report")
+    cleanup.add_argument("--min-idle-seconds", type=float, default=DEFAULT_MIN_IDLE_SECONDS,
+                         help="leave uploads whose checkpoint was written more recently (default: %(default)s)")
+    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be aborted")
+    failed = commands.add_parser("failed-rows", help="write a manifest of the failed rows of a transfer report")
+    failed.add_argument("--report", required=True, help="s3://... of a transfer.csv, or the report prefix")
+    failed.add_argument("--manifest", required=True, help="s3://bucket/key of the manifest to write")
     return parser
 
 
@@ -130,6 +142,23 @@ def run_copy(args: argparse.Namespace, stop: StopSignal | None = None) -> int:
     return EXIT_OK if summary["failed"] == 0 else EXIT_ROWS_FAILED
 
 
+def run_abort_stale_uploads(args: argparse.Namespace) -> int:
+    """List and abort a transfer's stale uploads; exit 0."""
+    client = make_s3_client()
+    cleanup = abort_stale_uploads(client, args.destination, args.report, args.min_idle_seconds, args.dry_run)
+    for name in cleanup.aborted:
+        log.info("%s %s", "would abort" if args.dry_run else "aborted", name)
+    log.info("stale uploads: %s", json.dumps(cleanup.summary()))
+    return EXIT_OK
+
+
+def run_failed_rows(args: argparse.Namespace) -> int:
+    """Write the manifest of a report's failed rows; exit 0."""
+    stats = failed_rows_manifest(make_s3_client(), args.report, args.manifest)
+    log.info("%d failed rows of %s written to %s", stats.rows, args.report, args.manifest)
+    return EXIT_OK
+
+
 def _stop_on_sigterm(stop: StopSignal, grace_seconds: float):
     """Make SIGTERM request ``stop``; returns the previous handler."""
 
@@ -145,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mxtransfer-worker`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    if args.command != "copy":
+        try:
+            return {"abort-stale-uploads": run_abort_stale_uploads, "failed-rows": run_failed_rows}[args.command](args)
+        except (ValueError, FileNotFoundError) as error:
+            log.error("bad input: %s", error)
+            return EXIT_BAD_INPUT
     stop = StopSignal()
     previous = _stop_on_sigterm(stop, args.grace_seconds)
     try:

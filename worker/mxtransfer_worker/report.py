@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
-from .manifest import decode_key
+from .manifest import ManifestRow, ManifestStats, decode_key, upload_manifest
 from .s3uri import S3Uri
 
 CSV_COLUMNS = ("line", "bucket", "key", "version_id", "destination_key", "status", "error_code", "message",
@@ -322,3 +322,29 @@ def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: 
     client.put_object(Bucket=json_uri.bucket, Key=json_uri.key, ContentType="application/json",
                       Body=json.dumps(totals, indent=2).encode())
     return MergedReport(totals, first_errors)
+
+
+def failed_rows(client, report: str) -> Iterator[ManifestRow]:
+    """The manifest rows of the failed rows of a report (a ``transfer.csv``, a shard's CSV, or a report prefix,
+    meaning its ``transfer.csv``), streamed, in report order."""
+    location = S3Uri.parse(report)
+    if not location.key.endswith(".csv"):
+        location = location.join(TRANSFER_CSV)
+    body = _body(client, location)
+    if body is None:
+        raise FileNotFoundError(f"{location}: no such report (a transfer.csv is written when a transfer ends)")
+    records = _records(body)
+    header = next(records, None)
+    if header is None or not set(("bucket", "key", "version_id", "status")) <= set(header):
+        body.close()
+        raise ValueError(f"{location} is not a transfer report: its header is {header}")
+    for record in records:
+        row = dict(zip(header, record))
+        if row["status"] == FAILED:
+            yield ManifestRow(row["bucket"], row["key"], row["version_id"] or None)
+
+
+def failed_rows_manifest(client, report: str, manifest_uri: str) -> ManifestStats:
+    """Write a manifest of the failed rows of ``report`` (see ``failed_rows``) at ``manifest_uri``, so that a
+    transfer of it copies just those rows again."""
+    return upload_manifest(client, failed_rows(client, report), manifest_uri)
