@@ -15,7 +15,7 @@ def get_provider_info() -> dict:
         "integrations": [{"integration-name": "mxtransfer", "external-doc-url": "https://aws.amazon.com/batch/",
                           "tags": ["aws"]}],
         "operators": [{"integration-name": "mxtransfer", "python-modules": [
-            f"{_PACKAGE}.operators.copy", f"{_PACKAGE}.operators.inventory"]}],
+            f"{_PACKAGE}.operators.copy", f"{_PACKAGE}.operators.inventory", f"{_PACKAGE}.operators.cleanup"]}],
         "sensors": [{"integration-name": "mxtransfer", "python-modules": [f"{_PACKAGE}.sensors.fleet"]}],
         "hooks": [{"integration-name": "mxtransfer", "python-modules": [
             f"{_PACKAGE}.hooks.s3copy", f"{_PACKAGE}.hooks.s3control"]}],
@@ -30,6 +30,7 @@ def get_provider_info() -> dict:
         "classes": [
             f"{_PACKAGE}.operators.copy.S3BatchCopyOperator",
             f"{_PACKAGE}.operators.inventory.GenerateInventoryOperator",
+            f"{_PACKAGE}.operators.cleanup.AbortStaleUploadsOperator",
             f"{_PACKAGE}.sensors.fleet.BatchFleetSensor",
             f"{_PACKAGE}.hooks.s3copy.S3CopyHook",
             f"{_PACKAGE}.hooks.s3control.S3ControlHook",

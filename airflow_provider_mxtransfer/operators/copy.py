@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from airflow.exceptions import AirflowSkipException
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
@@ -29,9 +30,12 @@ from airflow_provider_mxtransfer.transfer import (
 from mxtransfer_worker.manifest import open_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import GiB
+from mxtransfer_worker.report import failed_rows_manifest
 from mxtransfer_worker.s3uri import S3Uri
 from mxtransfer_worker.sharding import plan_shards
 
+#: With ``retry_failed``, the manifest of the rows to copy again is written under the report prefix by this name.
+RETRY_MANIFEST = "retry-failed-manifest.csv"
 #: Reports go to ``s3://<manifest bucket>/REPORT_FOLDER/<transfer id>/`` unless ``report_root`` is given.
 REPORT_FOLDER = "mxtransfer-reports"
 
@@ -67,6 +71,9 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
     :param wait_for_completion: wait until the transfer ends and judge it like ``BatchFleetSensor``
     :param deferrable: wait in the triggerer (with ``wait_for_completion``)
     :param poll_interval: seconds between status checks while waiting
+    :param retry_failed: ``s3://`` of an earlier transfer's report (its ``transfer.csv``, or its report prefix):
+        copy only the rows that failed there, instead of the rows of ``manifest_uri``. Their manifest is written
+        to this transfer's report prefix; when no row failed the task is skipped (templated)
     :param asset_alias: with ``wait_for_completion``, name of the asset alias (dataset alias on Airflow 2)
         declared as outlet, to which a successful transfer adds its destination prefix's asset with the transfer
         summary as extra (as ``BatchFleetSensor`` does); None: no asset event
@@ -75,7 +82,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
     aws_hook_class = S3CopyHook
     template_fields: Sequence[str] = aws_template_fields(
         "manifest_uri", "destination", "copy_options", "report_root", "job_queue", "job_definition",
-        "backend_options", "shard_count",
+        "backend_options", "shard_count", "retry_failed",
     )
     template_fields_renderers = {"copy_options": "json", "backend_options": "json"}
     operator_extra_links = TRANSFER_LINKS
@@ -87,7 +94,8 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                  shard_count: int | None = None, target_bytes_per_shard: int = 500 * GiB,
                  target_rows_per_shard: int = 200_000, max_shards: int = 1000, wait_for_completion: bool = False,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-                 poll_interval: float = 30, asset_alias: str | None = TRANSFER_ASSET_ALIAS, **kwargs) -> None:
+                 poll_interval: float = 30, retry_failed: str | None = None,
+                 asset_alias: str | None = TRANSFER_ASSET_ALIAS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.manifest_uri = manifest_uri
         self.destination = destination
@@ -104,6 +112,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.retry_failed = retry_failed
         self.asset_alias = asset_alias
         if wait_for_completion:
             self.outlets = with_asset_alias(self.outlets, asset_alias)
@@ -131,32 +140,44 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                               **(self.copy_options or {}))
         report_root = self.report_root or str(S3Uri(S3Uri.parse(self.manifest_uri).bucket, REPORT_FOLDER + "/"))
         report_uri = report_uri_for(report_root, transfer_id)
+        manifest_uri = str(S3Uri.parse(report_uri).join(RETRY_MANIFEST)) if self.retry_failed else self.manifest_uri
         backend = self._backend()
         handle = backend.find_existing(transfer_id)
         if handle:
             self.log.info("transfer %s: reattaching to its %s jobs still in flight: %s", transfer_id,
                           self.compute, ", ".join(handle["job_ids"]))
         else:
-            plan = TransferPlan(transfer_id, self.manifest_uri, options, self._plan_shard_count(options), report_uri,
+            if self.retry_failed:
+                self._write_retry_manifest(manifest_uri)
+            plan = TransferPlan(transfer_id, manifest_uri, options, self._plan_shard_count(options, manifest_uri),
+                                report_uri,
                                 tags={"mxtransfer:transfer-id": transfer_id, "airflow:dag-id": tag_value(ti.dag_id),
                                       "airflow:run-id": tag_value(ti.run_id), "airflow:task-id": tag_value(ti.task_id)})
-            self.log.info("transfer %s: %s -> %s in %d shards on %s; report %s", transfer_id, self.manifest_uri,
+            self.log.info("transfer %s: %s -> %s in %d shards on %s; report %s", transfer_id, manifest_uri,
                           plan.destination_uri, plan.shard_count, self.compute, report_uri)
             handle = backend.submit(plan)
             self.log.info("transfer %s submitted: jobs %s", transfer_id, ", ".join(handle["job_ids"]) or "(none)")
-        self.transfer = transfer_xcom(transfer_id, self.manifest_uri, report_uri, str(destination), handle)
+        self.transfer = transfer_xcom(transfer_id, manifest_uri, report_uri, str(destination), handle)
         monitor = self._monitor(self.transfer)
         monitor.persist_links(context, self)
         if self.wait_for_completion:
             self._wait(context, monitor)
         return self.transfer
 
-    def _plan_shard_count(self, options: CopyOptions) -> int:
+    def _write_retry_manifest(self, manifest_uri: str) -> None:
+        """Write the manifest of the rows that failed in ``retry_failed``; skip the task when none did."""
+        stats = failed_rows_manifest(self.hook.get_copy_client(), self.retry_failed, manifest_uri)
+        self.log.info("retry_failed: %d rows failed in %s; their manifest: %s", stats.rows, self.retry_failed,
+                      manifest_uri)
+        if not stats.rows:
+            raise AirflowSkipException(f"no row failed in {self.retry_failed}: nothing to copy again")
+
+    def _plan_shard_count(self, options: CopyOptions, manifest_uri: str) -> int:
         """The shard count (given, or planned from the manifest's size), after logging the shards' balance."""
         client = self.hook.get_copy_client()
 
         def rows():
-            return open_manifest(client, self.manifest_uri)
+            return open_manifest(client, manifest_uri)
 
         shard_count = self.shard_count
         if shard_count is None:

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 
+from airflow_provider_mxtransfer.operators.cleanup import AbortStaleUploadsOperator
 from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 from airflow_provider_mxtransfer.operators.inventory import GenerateInventoryOperator
 from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-OPERATORS = {cls.__name__: cls for cls in (GenerateInventoryOperator, S3BatchCopyOperator, BatchFleetSensor)}
-AWS_SECTION = "AWS parameters (all three)"
+OPERATORS = {cls.__name__: cls for cls in (GenerateInventoryOperator, S3BatchCopyOperator, BatchFleetSensor,
+                                           AbortStaleUploadsOperator)}
+AWS_SECTION = "AWS parameters (all four)"
 #: The Amazon provider's deprecated alias of ``region_name``: deliberately not documented.
 UNDOCUMENTED_AWS = {"region"}
 

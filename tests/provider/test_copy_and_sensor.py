@@ -114,6 +114,28 @@ def test_local_transfer_copies_in_process_and_plans_its_shards(s3, transfer_setu
     assert (totals["rows"], totals["succeeded"], totals["shard_count"]) == (12, 12, 1)
 
 
+def test_retry_failed_copies_just_the_rows_that_failed(s3, transfer_setup):
+    setup = transfer_setup(missing=True, shard_count=2)
+    conf = {name: setup[name] for name in ("manifest_uri", "destination", "report_root", "source_prefix",
+                                           "shard_count")}
+    first = _dag("mxt_local").test(run_conf=conf)
+    assert first.state == "failed"
+    first_report = f"s3://{setup['work']}/reports/{transfer_id_for('mxt_local', first.run_id, 'copy')}/"
+    s3.put_object(Bucket=setup["source"], Key="media/gone.mov", Body=b"found")  # the cause fixed
+
+    retry = _dag("mxt_local_retry").test(run_conf={**conf, "retry_failed": first_report + "transfer.csv"})
+    assert retry.state == "success"
+    transfer_id = transfer_id_for("mxt_local_retry", retry.run_id, "copy")
+    totals = _read_json(s3, setup["work"], f"reports/{transfer_id}/transfer.json")
+    assert (totals["rows"], totals["succeeded"], totals["failed"]) == (1, 1, 0)
+    merged = s3.get_object(Bucket=setup["work"], Key=f"reports/{transfer_id}/transfer.csv")["Body"].read().decode()
+    assert ",media/gone.mov," in merged and "clip" not in merged
+    assert s3.get_object(Bucket=setup["destination_bucket"], Key="copied/gone.mov")["Body"].read() == b"found"
+
+    again = _dag("mxt_local_retry").test(run_conf={**conf, "retry_failed": f"s3://{setup['work']}/reports/{transfer_id}/"})
+    assert {ti.task_id: ti.state for ti in again.get_task_instances()} == {"copy": "skipped", "wait": "skipped"}
+
+
 def _copy_operator(setup: dict, batch_queue: dict):
     from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 

@@ -44,3 +44,8 @@ batch_deferred = batch_dag("mxt_batch_deferred", deferrable=True)
 with DAG("mxt_local", schedule=None, render_template_as_native_obj=True) as local:
     local_copy = S3BatchCopyOperator(task_id="copy", compute="local", **COPY_ARGUMENTS)
     BatchFleetSensor(task_id="wait", transfer=local_copy.output, poke_interval=0.1, timeout=60)
+
+with DAG("mxt_local_retry", schedule=None, render_template_as_native_obj=True) as local_retry:
+    retry_copy = S3BatchCopyOperator(task_id="copy", compute="local", retry_failed="{{ dag_run.conf['retry_failed'] }}",
+                                     **COPY_ARGUMENTS)
+    BatchFleetSensor(task_id="wait", transfer=retry_copy.output, poke_interval=0.1, timeout=60)
