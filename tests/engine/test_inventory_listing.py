@@ -12,12 +12,12 @@ from botocore.stub import Stubber
 
 from mxtransfer_worker.inventory import (
     ListingCounts,
-    ListingError,
     ObjectFilter,
     check_sources,
     select_inventory,
     select_listed,
 )
+from mxtransfer_worker.listing import ListingError
 from mxtransfer_worker.manifest import ManifestRow, encode_key, open_manifest, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.s3uri import S3Uri

@@ -18,20 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Iterator, Sequence
 
-from botocore.exceptions import ClientError
-
+from .listing import ListedObject, ParallelLister, list_prefix
 from .manifest import ManifestRow, read_inventory
 from .options import CopyOptions, KeyRewriteError
 from .s3uri import S3Uri
-
-
-class ListingError(RuntimeError):
-    """A bucket that cannot be listed: names the bucket and prefix and the cause. ``permanent`` is True when
-    trying again will not help until someone acts (the bucket is missing, or access is denied)."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -113,29 +103,6 @@ class ListingCounts:
     sources: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ListedObject:
-    """One object of a bucket listing."""
-
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime
-
-
-def list_prefix(client, location: S3Uri, requester_pays: bool = False) -> Iterator[ListedObject]:
-    """Every object under ``location`` (bucket and key prefix), page by page, in S3's key order."""
-    args = {"Bucket": location.bucket, "Prefix": location.key}
-    if requester_pays:
-        args["RequestPayer"] = "requester"
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(**args):
-            for item in page.get("Contents", ()):
-                yield ListedObject(item["Key"], item["Size"], item.get("ETag", ""), item["LastModified"])
-    except ClientError as error:
-        raise _listing_error(error, location) from error
-
-
 def select_listed(
     client,
     sources: Sequence[S3Uri],
@@ -143,17 +110,23 @@ def select_listed(
     counts: ListingCounts | None = None,
     skip_identical: CopyOptions | None = None,
     requester_pays: bool = False,
+    concurrency: int = 0,
 ) -> Iterator[ManifestRow]:
     """The objects under each source (bucket and prefix, one after the other) that pass ``object_filter``.
 
     With ``skip_identical`` (the copy's options), objects whose destination key (``destination_key``) already
-    holds an object of the same size and ETag are left out.
+    holds an object of the same size and ETag are left out; that needs both listings in key order, so it lists
+    through boto3, one page at a time. Otherwise ``concurrency`` > 0 lists each source with that many requests
+    in flight (``listing.ParallelLister``: rows in key order within each prefix only); 0 lists in key order
+    through boto3.
     """
     check_sources(sources)
     counts = counts if counts is not None else ListingCounts()
+    lister = ParallelLister(client, concurrency) if concurrency and skip_identical is None else None
     for source in sources:
         counts.sources.append(str(source))
-        objects = _counted(list_prefix(client, source, requester_pays), counts)
+        listed = lister.objects(source, requester_pays) if lister else list_prefix(client, source, requester_pays)
+        objects = _counted(listed, counts)
         kept = (listed for listed in objects if _passes(object_filter, source.key, listed, counts))
         if skip_identical is not None:
             kept = _not_at_destination(client, source, kept, skip_identical, counts, requester_pays)
@@ -252,20 +225,3 @@ def _not_at_destination(
             counts.identical_bytes += listed.size
             continue
         yield listed
-
-
-def _listing_error(error: ClientError, location: S3Uri) -> ListingError:
-    code = error.response.get("Error", {}).get("Code") or str(
-        error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
-    )
-    where = f"cannot list {location}"
-    if code in ("NoSuchBucket", "404"):
-        return ListingError(f"{where}: NoSuchBucket: bucket {location.bucket!r} does not exist", permanent=True)
-    if code in ("AccessDenied", "403", "AllAccessDisabled"):
-        return ListingError(
-            f"{where}: AccessDenied: the role may not list bucket {location.bucket!r} (it needs s3:ListBucket on "
-            f"arn:aws:s3:::{location.bucket}, and the bucket policy must allow it)",
-            permanent=True,
-        )
-    message = error.response.get("Error", {}).get("Message") or code
-    return ListingError(f"{where}: {code}: {message}")
