@@ -98,9 +98,23 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> S3Uri:
         """Write ``checkpoint``; returns where."""
+        return self._put(checkpoint)
+
+    def create(self, checkpoint: Checkpoint) -> bool:
+        """Write ``checkpoint`` only if there is none for its copy yet (a conditional write, ``If-None-Match``);
+        returns whether it was written. Workers sharing one upload (``split.py``) agree on it this way."""
+        try:
+            self._put(checkpoint, IfNoneMatch="*")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
+            return False
+        return True
+
+    def _put(self, checkpoint: Checkpoint, **condition) -> S3Uri:
         where = self._location_of(checkpoint)
         self.client.put_object(Bucket=where.bucket, Key=where.key, ContentType="application/json",
-                               Body=json.dumps(asdict(checkpoint)).encode())
+                               Body=json.dumps(asdict(checkpoint)).encode(), **condition)
         return where
 
     def delete(self, checkpoint: Checkpoint) -> None:

@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--object-concurrency", type=int, default=defaults.object_concurrency)
     copy.add_argument("--part-concurrency", type=int, default=defaults.part_concurrency)
     copy.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
+    copy.add_argument("--split-objects-over", type=parse_size, default=defaults.split_objects_over,
+                      help="objects of at least this size get shards of their own, and spare shards copy parts of "
+                      "them side by side, the last to finish completing the upload (default: no splitting)")
     copy.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS,
                       help="after SIGTERM, how long parts in flight may take to finish (default: %(default)s; keep "
                       "it 10 s under the time between SIGTERM and SIGKILL, 30 s on AWS Batch)")
@@ -104,6 +107,7 @@ def options_from_args(args: argparse.Namespace) -> CopyOptions:
         copy_annotations=args.copy_annotations, multipart_threshold=args.multipart_threshold,
         part_size=args.part_size, object_concurrency=args.object_concurrency,
         part_concurrency=args.part_concurrency, max_attempts=args.max_attempts,
+        split_objects_over=args.split_objects_over,
     )
 
 
@@ -118,7 +122,7 @@ def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options
                  "--report", report_uri, "--shard-count", str(shard_count)]
     for name in ("source_prefix", "storage_class", "sse", "sse_kms_key_id", "acl", "expected_source_owner",
                  "expected_destination_owner", "multipart_threshold", "part_size", "object_concurrency",
-                 "part_concurrency", "max_attempts"):
+                 "part_concurrency", "max_attempts", "split_objects_over"):
         value = getattr(options, name)
         if value != getattr(defaults, name):
             arguments += ["--" + name.replace("_", "-"), str(value)]

@@ -107,6 +107,12 @@ def _checksum(head: dict) -> _Checksum | None:
     return None
 
 
+def _full_object_checksum(source: dict) -> _Checksum | None:
+    """The source's checksum if S3 can compute it for a multipart upload from its parts, and so verify it."""
+    checksum = _checksum(source)
+    return checksum if checksum and checksum.full_object and checksum.algorithm in FULL_OBJECT_ALGORITHMS else None
+
+
 def _completed_part(number: int, answer: dict) -> dict:
     """The ``CompleteMultipartUpload`` entry of a part from an ``UploadPartCopy`` or ``ListParts`` answer:
     its number, ETag and part checksums."""
@@ -348,31 +354,16 @@ class ObjectCopier:
     def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
         """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done."""
         options = self.options
-        bucket = options.destination_bucket
-        size = source["ContentLength"]
-        part_size = choose_part_size(size, options.part_size)
-        source_sum = _checksum(source)
-        verifiable = source_sum is not None and source_sum.full_object and source_sum.algorithm in FULL_OBJECT_ALGORITHMS
+        part_size = choose_part_size(source["ContentLength"], options.part_size)
         checkpoint, note = self._resume(row, source, destination_key, part_size)
         resumed = checkpoint is not None
         if not resumed:
-            upload_id = self._create_upload(row, source, destination_key,
-                                            source_sum.algorithm if verifiable else FULL_OBJECT_ALGORITHMS[0])
-            checkpoint = Checkpoint(row.bucket, row.key, row.version_id, source["ETag"], size, bucket,
-                                    destination_key, upload_id, part_size)
+            checkpoint = self._start_upload(row, source, destination_key, part_size)
         try:
             if self.checkpoints and not resumed:
                 self.checkpoints.save(checkpoint)
             parts = self._copy_parts(row, source, checkpoint)
-            complete_args = {
-                "Bucket": bucket, "Key": destination_key, "UploadId": checkpoint.upload_id,
-                "MultipartUpload": {"Parts": parts}, "MpuObjectSize": size,
-                **self._owner_and_payer_args(), **condition,
-            }
-            if verifiable:  # S3 recomputes the full-object checksum from the parts and refuses a mismatch
-                complete_args["ChecksumType"] = "FULL_OBJECT"
-                complete_args[f"Checksum{source_sum.algorithm}"] = source_sum.value
-            completed = self.client.complete_multipart_upload(**complete_args)
+            completed = self._complete(source, checkpoint, parts, condition)
         except Interrupted as interruption:
             if not self.checkpoints:
                 self._abort(destination_key, checkpoint.upload_id)
@@ -393,6 +384,29 @@ class ObjectCopier:
         if options.copy_annotations:
             self._sync_annotations(row, destination_key, completed["ETag"])
         return f"multipart copy, {len(parts)} parts{note}"
+
+    def _complete(self, source: dict, checkpoint: Checkpoint, parts: list[dict], condition: dict) -> dict:
+        """CompleteMultipartUpload with every part, on ``condition``; with the source's full-object checksum when
+        it has one, which S3 recomputes from the parts and refuses on a mismatch."""
+        complete_args = {
+            "Bucket": checkpoint.destination_bucket, "Key": checkpoint.destination_key,
+            "UploadId": checkpoint.upload_id, "MultipartUpload": {"Parts": parts},
+            "MpuObjectSize": checkpoint.source_size, **self._owner_and_payer_args(), **condition,
+        }
+        source_sum = _full_object_checksum(source)
+        if source_sum:
+            complete_args["ChecksumType"] = "FULL_OBJECT"
+            complete_args[f"Checksum{source_sum.algorithm}"] = source_sum.value
+        return self.client.complete_multipart_upload(**complete_args)
+
+    def _start_upload(self, row: ManifestRow, source: dict, destination_key: str, part_size: int) -> Checkpoint:
+        """Create the multipart upload (with the source's full-object checksum algorithm when it has one, so
+        completion can verify it) and return its checkpoint, not yet saved."""
+        source_sum = _full_object_checksum(source)
+        upload_id = self._create_upload(row, source, destination_key,
+                                        source_sum.algorithm if source_sum else FULL_OBJECT_ALGORITHMS[0])
+        return Checkpoint(row.bucket, row.key, row.version_id, source["ETag"], source["ContentLength"],
+                          self.options.destination_bucket, destination_key, upload_id, part_size)
 
     def _create_upload(self, row: ManifestRow, source: dict, destination_key: str, checksum_algorithm: str) -> str:
         """Start the destination's multipart upload with the source's headers, metadata and tags; returns its id."""
@@ -469,13 +483,17 @@ class ObjectCopier:
             self._delete_checkpoint(checkpoint)
 
     # -- parts -------------------------------------------------------------------------------------------------
-    def _copy_parts(self, row: ManifestRow, source: dict, checkpoint: Checkpoint) -> list[dict]:
-        """Copy the parts ``checkpoint`` lacks, adding them to it, at most ``part_concurrency`` of this object in
-        flight; stop at the first failure. When a stop is requested, start no more parts and raise
-        ``Interrupted`` once those in flight are done or the grace period is over (then they are abandoned:
-        ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint every interval."""
+    def _copy_parts(self, row: ManifestRow, source: dict, checkpoint: Checkpoint,
+                    numbers: range | None = None) -> list[dict]:
+        """Copy the parts ``checkpoint`` lacks (of ``numbers`` only, when given), adding them to it, at most
+        ``part_concurrency`` of this object in flight; stop at the first failure. When a stop is requested,
+        start no more parts and raise ``Interrupted`` once those in flight are done or the grace period is over
+        (then they are abandoned: ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint
+        every interval."""
         have = {part["PartNumber"] for part in checkpoint.parts}
-        pending = (part for part in part_ranges(checkpoint.source_size, checkpoint.part_size) if part[0] not in have)
+        numbers = numbers or range(1, -(-checkpoint.source_size // checkpoint.part_size) + 1)
+        pending = (part for part in part_ranges(checkpoint.source_size, checkpoint.part_size)
+                   if part[0] in numbers and part[0] not in have)
         base_args = {
             "Bucket": checkpoint.destination_bucket, "Key": checkpoint.destination_key,
             "UploadId": checkpoint.upload_id, "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
@@ -501,9 +519,9 @@ class ObjectCopier:
             for future in in_flight:
                 future.cancel()
             wait(in_flight, timeout=self.stop.remaining())
-        total = -(-checkpoint.source_size // checkpoint.part_size)
-        if len(checkpoint.parts) < total:
-            raise Interrupted(f"interrupted with {len(checkpoint.parts)} of {total} parts done"
+        done = sum(part["PartNumber"] in numbers for part in checkpoint.parts)
+        if done < len(numbers):
+            raise Interrupted(f"interrupted with {done} of {len(numbers)} parts done"
                               + (f", {len(in_flight)} abandoned in flight" if in_flight else ""))
         return sorted(checkpoint.parts, key=lambda part: part["PartNumber"])
 

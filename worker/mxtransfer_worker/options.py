@@ -44,6 +44,10 @@ class CopyOptions:
     part_size: int = 64 * MiB
     object_concurrency: int = 32
     part_concurrency: int = 32
+    #: Objects of at least this many bytes get shards of their own, and spare shards of the array job copy
+    #: parts of them side by side (``split.py``); None leaves that to ``sharding``'s default (64 GiB, one shard
+    #: per object, no splitting).
+    split_objects_over: int | None = None
     #: Attempts per object for temporary failures (throttling, 5xx, timeouts) after botocore's own retries.
     max_attempts: int = 4
     retry_base_delay: float = 1.0
@@ -59,6 +63,9 @@ class CopyOptions:
             raise ValueError(f"sse must be 'AES256' or 'aws:kms', not {self.sse!r}")
         if self.sse_kms_key_id and self.sse != "aws:kms":
             raise ValueError("sse_kms_key_id needs sse='aws:kms'")
+        if self.split_objects_over is not None and self.split_objects_over <= self.multipart_threshold:
+            raise ValueError(f"split_objects_over ({self.split_objects_over}) must be above multipart_threshold "
+                             f"({self.multipart_threshold}): only multipart copies can be split")
         if self.object_concurrency < 1 or self.part_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("object_concurrency, part_concurrency and max_attempts must be at least 1")
 

@@ -9,7 +9,8 @@ from .options import CopyOptions
 from .report import ShardReport
 from .runner import copy_rows
 from .s3uri import S3Uri
-from .sharding import shard_rows
+from .sharding import DEFAULT_LARGE_OBJECT_BYTES, PartSlice, shard_work
+from .split import copy_slice
 from .throttle import AimdLimiter, RequestGovernor
 
 #: Where, under a transfer's report prefix, the checkpoints of in-flight multipart copies live.
@@ -22,17 +23,33 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
     under ``report_uri`` and return its summary (see ``ShardReport.summary``; ``failed`` counts failed rows,
     ``retried_requests`` the requests botocore sent again after a throttle, 5xx or network fault).
 
+    With ``options.split_objects_over``, objects that large may be split between shards (``split.py``).
     Multipart copies keep checkpoints under ``report_uri``, so a re-run of the shard with the same report prefix
     resumes them. When ``stop`` is requested the run ends early and uploads a partial report (``partial`` true
     in the summary): the rows not done are left for the next attempt."""
-    rows = shard_rows(lambda: open_manifest(client, manifest_uri), shard_index, shard_count)
+    split = options.split_objects_over
+    work = shard_work(lambda: open_manifest(client, manifest_uri), shard_index, shard_count,
+                      split or DEFAULT_LARGE_OBJECT_BYTES, options.part_size if split else None)
+    slices: list[PartSlice] = []
+
+    def rows():
+        for item in work:
+            if isinstance(item, PartSlice):
+                slices.append(item)  # a shard with a slice holds nothing else: it is copied after the rows
+            else:
+                yield item
+
     report = ShardReport(shard_index, shard_count)
     checkpoints = CheckpointStore(client, str(S3Uri.parse(report_uri).join(CHECKPOINTS_FOLDER)))
     # Requests in flight back off when S3 throttles, from the most the object and part threads can send.
     governor = RequestGovernor(AimdLimiter(options.object_concurrency + options.part_concurrency))
     governor.attach(client)
     try:
-        rows_left = copy_rows(client, rows, options, report.add, checkpoints, stop)
+        rows_left = copy_rows(client, rows(), options, report.add, checkpoints, stop)
+        for piece in slices:
+            result = copy_slice(client, piece, options, checkpoints, stop)
+            if result is not None:
+                report.add(result)
         report.partial = rows_left or report.tally.failures_by_code[INTERRUPTED] > 0
         report.requests = governor.counts()
         csv_uri, json_uri = report.upload(client, report_uri)

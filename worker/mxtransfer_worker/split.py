@@ -1,0 +1,114 @@
+"""Copy one large object with several workers of the array job: each shard of a group copies its run of parts
+(planned by ``sharding``) into one shared multipart upload, and the last to finish completes it.
+
+- The upload: a worker that finds no valid checkpoint creates an upload and writes its checkpoint with a
+  conditional write (``If-None-Match``), so exactly one upload wins; a worker that loses aborts its own upload
+  and joins the winner's. Every worker resumes from that checkpoint as ``ObjectCopier`` does (checked against
+  the source's ETag and size, with the parts as ``ListParts`` has them), so a killed worker's retry copies only
+  the parts of its run that are missing.
+- Completion: after its parts, a worker lists the upload's parts (``ListParts`` is the truth). If all are there
+  it completes the upload with the source's full-object checksum and verifies the copy, as ``ObjectCopier``
+  does; otherwise some worker is still copying and will find them all when it finishes, so it leaves. Two
+  workers finishing together may both try: the second's completion fails (``NoSuchUpload`` or, as the
+  destination now exists, ``PreconditionFailed``) and it leaves the object to the first.
+- Report rows: the completing worker reports the object with all its bytes; the group's first member reports
+  a skip (the destination already matched); every worker reports its own failures; a worker that only copied
+  its parts reports nothing (it logs them), so the merged report has one row per object.
+
+A worker whose upload was completed by another between its destination check and its checkpoint read starts a
+new upload that nobody completes: the next run finds the destination matching and aborts it (and a lifecycle
+rule aborts incomplete uploads anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
+
+from .checkpoints import Checkpoint, CheckpointStore
+from .copier import SKIPPED, SUCCEEDED, CopyResult, Interrupted, ObjectCopier, StopSignal, _completed_part
+from .errors import CopyError
+from .manifest import ManifestRow
+from .options import CopyOptions
+from .sharding import PartSlice
+
+log = logging.getLogger(__name__)
+#: Conditional-create rounds before giving up on agreeing on an upload (each loser joins the winner's upload).
+_CREATE_ATTEMPTS = 3
+
+
+def copy_slice(client, work: PartSlice, options: CopyOptions, checkpoints: CheckpointStore,
+               stop: StopSignal | None = None) -> CopyResult | None:
+    """Copy the parts of ``work`` (and complete the upload if they were the last); the result to report, or
+    None when this worker has nothing to report (see the module's docstring)."""
+    with ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-split") as part_pool:
+        copier = _SliceCopier(client, options, part_pool, checkpoints, stop, work)
+        result = copier.copy(work.row)
+    if (result.status == SUCCEEDED and not copier.completed_here) or (result.status == SKIPPED and work.member):
+        log.info("s3://%s/%s: shard %d of the group %d-%d: %s", work.row.bucket, work.row.key, work.member,
+                 work.group_start, work.group_start + work.group_size - 1, result.message)
+        return None
+    return result
+
+
+class _SliceCopier(ObjectCopier):
+    """An ``ObjectCopier`` whose multipart copy is one slice of a shared upload, completed if it is the last."""
+
+    def __init__(self, client, options: CopyOptions, part_executor, checkpoints: CheckpointStore,
+                 stop: StopSignal | None, work: PartSlice) -> None:
+        super().__init__(client, options, part_executor, checkpoints, stop)
+        self.work = work
+        self.completed_here = False
+
+    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
+        work = self.work
+        if source["ContentLength"] != row.size:
+            raise CopyError("SourceChanged", f"{self._source_uri(row)} has {source['ContentLength']:,} bytes, the "
+                            f"manifest says {row.size:,}: its parts were split between shards by the manifest's "
+                            "size; make the manifest again")
+        checkpoint, note = self._shared_upload(row, source, destination_key)
+        runs = f"parts {work.first_part}-{work.last_part} of {work.part_count}"
+        try:
+            self._copy_parts(row, source, checkpoint, range(work.first_part, work.last_part + 1))
+        except Interrupted as interruption:
+            raise Interrupted(f"{runs}: {interruption.message}; the shared upload is kept and the next attempt "
+                              f"resumes it from the checkpoint {self.checkpoints.location(row, checkpoint.destination_bucket, destination_key)}") from None
+        listed = self._listed_parts(destination_key, checkpoint.upload_id)
+        if len(listed) < work.part_count:
+            return f"{runs} copied{note}; {len(listed)} of the upload's parts are there, the last worker completes it"
+        parts = sorted((_completed_part(part["PartNumber"], part) for part in listed), key=lambda p: p["PartNumber"])
+        try:
+            completed = self._complete(source, checkpoint, parts, condition)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "PreconditionFailed", "412"):
+                raise
+            return f"{runs} copied{note}; another worker completed the upload at the same time"
+        self.completed_here = True
+        self._delete_checkpoint(checkpoint)
+        if self.options.copy_annotations:
+            self._sync_annotations(row, destination_key, completed["ETag"])
+        return f"multipart copy, {work.part_count} parts by {work.group_size} workers, completed by this one ({runs}){note}"
+
+    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str,
+                answer: dict | None = None) -> str:
+        if not self.completed_here:
+            return "by the worker that completes the upload"
+        return super()._verify(row, source, destination_key, method, answer)
+
+    def _shared_upload(self, row: ManifestRow, source: dict, destination_key: str) -> tuple[Checkpoint, str]:
+        """The group's upload: resumed from its checkpoint, or created here if none is valid (see above)."""
+        part_size = self.work.part_size
+        for _ in range(_CREATE_ATTEMPTS):
+            checkpoint, note = self._resume(row, source, destination_key, part_size)
+            if checkpoint is not None:
+                return checkpoint, note
+            if note:  # a stale checkpoint (its upload aborted by _resume): remove it so a new one can be created
+                self._discard_checkpoint(row, destination_key)
+            fresh = self._start_upload(row, source, destination_key, part_size)
+            if self.checkpoints.create(fresh):
+                return fresh, note
+            self._abort(destination_key, fresh.upload_id)  # another worker's upload won: join it
+        raise CopyError("UploadContention", f"{self._source_uri(row)}: the workers sharing its parts could not agree "
+                        f"on one multipart upload in {_CREATE_ATTEMPTS} rounds", temporary=True)
