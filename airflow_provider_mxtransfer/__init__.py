@@ -25,6 +25,7 @@ def get_provider_info() -> dict:
             f"{_PACKAGE}.links.transfer.TransferLogsLink",
             f"{_PACKAGE}.links.transfer.S3BatchOperationsJobLink",
             f"{_PACKAGE}.links.transfer.TransferDestinationLink",
+            f"{_PACKAGE}.links.transfer.TransferReportLink",
         ],
         # The classes each module above provides, for readers and `airflow providers` listings.
         "classes": [

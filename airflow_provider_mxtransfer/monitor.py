@@ -13,9 +13,10 @@ from airflow_provider_mxtransfer.links.transfer import (
     TransferBatchJobLink,
     TransferDestinationLink,
     TransferLogsLink,
+    TransferReportLink,
 )
 from airflow_provider_mxtransfer.links.transfer import BATCH_LOG_GROUP
-from mxtransfer_worker.report import MergedReport, merge_reports, report_totals
+from mxtransfer_worker.report import TRANSFER_HTML, MergedReport, merge_reports, report_totals
 from mxtransfer_worker.s3uri import S3Uri
 
 #: Failed shards whose first errors go into the failure message.
@@ -114,12 +115,14 @@ class TransferMonitor:
         return "\n".join(lines)
 
     def persist_links(self, context, operator, status: FleetStatus | None = None) -> None:
-        """Store the console links of the transfer's jobs, logs and destination for the Airflow UI."""
+        """Store the console links of the transfer's jobs, logs, destination and HTML report for the Airflow UI."""
         transfer = self.transfer
         where = {"context": context, "operator": operator, "region_name": self.s3_hook.conn_region_name,
                  "aws_partition": self.s3_hook.conn_partition}
         destination = S3Uri.parse(transfer["destination"])
         TransferDestinationLink.persist(**where, bucket=destination.bucket, prefix=destination.key)
+        report = S3Uri.parse(transfer["report_uri"]).join(TRANSFER_HTML)
+        TransferReportLink.persist(**where, bucket=report.bucket, object_key=report.key)
         if transfer["backend"] == "batch":
             TransferBatchJobLink.persist(**where, job_id=transfer["job_ids"][0])
             TransferLogsLink.persist(**where, log_group=BATCH_LOG_GROUP)

@@ -53,6 +53,18 @@ class TransferDestinationLink(BaseAwsLink):
         return super().format_link(**{**kwargs, "prefix": quote(kwargs.get("prefix", ""), safe="")})
 
 
+class TransferReportLink(BaseAwsLink):
+    """The transfer's HTML report (``transfer.html`` under its report prefix) in the S3 console, whose object
+    page opens or downloads it; it is written when the transfer has been judged."""
+
+    name = "Transfer Report"
+    key = "mxtransfer_report"
+    format_str = BASE_AWS_CONSOLE_LINK + "/s3/object/{bucket}?region={region_name}&prefix={object_key}"
+
+    def format_link(self, **kwargs) -> str:
+        return super().format_link(**{**kwargs, "object_key": quote(kwargs.get("object_key", ""), safe="")})
+
+
 def log_url(region_name: str, log_group: str, log_stream: str, aws_partition: str = "aws") -> str:
     """The console URL of one CloudWatch log stream (for failure messages)."""
     return TransferLogsLink().format_link(region_name=region_name, log_group=log_group, log_stream=log_stream,
@@ -60,4 +72,5 @@ def log_url(region_name: str, log_group: str, log_stream: str, aws_partition: st
 
 
 #: Every link a transfer task may show.
-TRANSFER_LINKS = (TransferBatchJobLink(), TransferLogsLink(), S3BatchOperationsJobLink(), TransferDestinationLink())
+TRANSFER_LINKS = (TransferBatchJobLink(), TransferLogsLink(), S3BatchOperationsJobLink(), TransferDestinationLink(),
+                  TransferReportLink())

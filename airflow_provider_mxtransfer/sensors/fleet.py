@@ -23,9 +23,9 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
     """Waits for the jobs of a transfer started by ``S3BatchCopyOperator`` (an AWS Batch array job and its
     children, an S3 Batch Operations job and the jobs it spawned, or a finished local run), logging progress.
 
-    At the end it merges the shard reports into ``transfer.csv`` and ``transfer.json`` under the transfer's
-    report prefix, and fails naming the failed shards, their first errors and log links, or returns the totals
-    and emits an asset event for the destination prefix (see ``airflow_provider_mxtransfer.assets``).
+    At the end it merges the shard reports into ``transfer.csv``, ``transfer.json`` and ``transfer.html`` under
+    the transfer's report prefix, and fails naming the failed shards, their first errors and log links, or
+    returns the totals and emits an asset event for the destination prefix (see ``airflow_provider_mxtransfer.assets``).
 
     :param transfer: the operator's return value (templated; pass ``copy_task.output``)
     :param deferrable: wait in the triggerer instead of a worker slot

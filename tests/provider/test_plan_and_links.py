@@ -48,7 +48,8 @@ def test_airflow_lists_the_provider_with_its_triggers_and_links(tmp_path):
     assert "airflow-provider-mxtransfer" in providers
     links = subprocess.run([airflow, "providers", "links", "-o", "plain"], capture_output=True, text=True, env=env,
                            check=True).stdout
-    for name in ("TransferBatchJobLink", "TransferLogsLink", "S3BatchOperationsJobLink", "TransferDestinationLink"):
+    for name in ("TransferBatchJobLink", "TransferLogsLink", "S3BatchOperationsJobLink", "TransferDestinationLink",
+                 "TransferReportLink"):
         assert f"airflow_provider_mxtransfer.links.transfer.{name}" in links
     triggers = subprocess.run([airflow, "providers", "triggers", "-o", "plain"], capture_output=True, text=True,
                               env=env, check=True).stdout
@@ -70,10 +71,12 @@ def test_provider_info_names_importable_modules_of_this_package():
 
 
 def test_links_point_at_the_console_pages():
-    from airflow_provider_mxtransfer.links.transfer import TransferDestinationLink, TransferLogsLink
+    from airflow_provider_mxtransfer.links.transfer import TransferDestinationLink, TransferLogsLink, TransferReportLink
 
     domain = {"region_name": "eu-west-1", "aws_domain": "aws.amazon.com"}
     assert TransferDestinationLink().format_link(**domain, bucket="dst", prefix="a b/") == (
         "https://console.aws.amazon.com/s3/buckets/dst?region=eu-west-1&prefix=a%20b%2F")
+    assert TransferReportLink().format_link(**domain, bucket="work", object_key="reports/t 1/transfer.html") == (
+        "https://console.aws.amazon.com/s3/object/work?region=eu-west-1&prefix=reports%2Ft%201%2Ftransfer.html")
     assert TransferLogsLink().format_link(**domain, log_group="/aws/batch/job") == (
         "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/%2Faws%2Fbatch%2Fjob")

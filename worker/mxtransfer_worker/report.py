@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
+from .html_report import HtmlReport
 from .manifest import ManifestRow, ManifestStats, decode_key, upload_manifest
 from .s3uri import S3Uri
 
 CSV_COLUMNS = ("line", "bucket", "key", "version_id", "destination_key", "status", "error_code", "message",
-               "bytes", "seconds")
+               "bytes", "seconds", "finished_at")
 
 
 def report_names(shard_index: int, shard_count: int) -> tuple[str, str]:
@@ -76,10 +77,12 @@ class ShardReport:
         self._csv.writerow(CSV_COLUMNS)
 
     def add(self, result: CopyResult) -> None:
-        """Record one row's outcome."""
+        """Record one row's outcome (finished now: ``finished_at`` is the time of this call, in UTC)."""
         row = result.row
+        finished_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         self._csv.writerow((row.line, row.bucket, row.key, row.version_id or "", result.destination_key,
-                            result.status, result.error_code, result.message, result.bytes, result.seconds))
+                            result.status, result.error_code, result.message, result.bytes, result.seconds,
+                            finished_at))
         self.tally.add(result.status, result.bytes, result.error_code)
 
     @property
@@ -118,7 +121,7 @@ class ShardReport:
 
 
 #: Names of the merged transfer report under the report prefix.
-TRANSFER_CSV, TRANSFER_JSON = "transfer.csv", "transfer.json"
+TRANSFER_CSV, TRANSFER_JSON, TRANSFER_HTML = "transfer.csv", "transfer.json", "transfer.html"
 _SUMMED = ("rows", "succeeded", "skipped", "failed", "bytes_copied", "bytes_skipped")
 #: Request counts a shard summary may carry (S3 Batch Operations completion reports have none).
 _REQUEST_COUNTS = ("requests", "retried_requests", "throttled_requests")
@@ -141,14 +144,20 @@ def combine_summaries(summaries: list[dict]) -> dict:
     totals["failures_by_code"] = dict(failures)
     totals.update({name: sum(summary.get(name, 0) for summary in summaries) for name in _REQUEST_COUNTS})
     timed = [summary for summary in summaries if summary.get("started_at")]
-    starts = [datetime.fromisoformat(summary["started_at"]).timestamp() for summary in timed]
-    ends = [start + summary["seconds"] for start, summary in zip(starts, timed)]
-    seconds = max(ends) - min(starts) if timed else 0.0
+    window = _wall_time(timed)
+    seconds = window[1] - window[0] if window else 0.0
     totals["seconds"] = round(seconds, 3)
     totals["objects_per_second"] = round(sum(summary["rows"] for summary in timed) / seconds, 1) if seconds else None
     totals["mib_per_second"] = (round(sum(summary["bytes_copied"] for summary in timed) / 2**20 / seconds, 1)
                                 if seconds else None)
     return totals
+
+
+def _wall_time(summaries: Iterable[dict]) -> tuple[float, float] | None:
+    """``(first start, last end)`` in epoch seconds of the summaries that have timings; None if none has."""
+    spans = [(start, start + summary["seconds"]) for summary in summaries if summary.get("started_at")
+             for start in [datetime.fromisoformat(summary["started_at"]).timestamp()]]
+    return (min(start for start, _ in spans), max(end for _, end in spans)) if spans else None
 
 
 def _body(client, location: S3Uri):
@@ -254,7 +263,7 @@ def completion_row(record: list[str]) -> dict | None:
     # first: S3's code is whichever of the two is not a number.
     s3_code = next((code for code in (first_code, second_code) if code and not code.isdigit()), "")
     row = {"line": "", "bucket": bucket, "key": decode_key(key), "version_id": version_id, "destination_key": "",
-           "status": FAILED, "error_code": "", "message": said, "bytes": "", "seconds": ""}
+           "status": FAILED, "error_code": "", "message": said, "bytes": "", "seconds": "", "finished_at": ""}
     if task_status != "succeeded":
         failure = _DRIVER_FAILURE.fullmatch(said)
         row["error_code"], row["message"] = failure.groups() if failure else (s3_code or "TaskFailed", said)
@@ -285,12 +294,15 @@ def report_totals(client, sources: Iterable) -> dict:
 
 
 def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: int = 3) -> MergedReport:
-    """Write the rows of a transfer's report sources (streamed, in source and shard order) to ``transfer.csv``
-    and their totals to ``transfer.json`` under ``report_uri``. The totals count the rows; timings come from the
-    sources' summaries; ``missing_shards`` lists the shards that wrote no report."""
+    """Write the rows of a transfer's report sources (streamed, in source and shard order) to ``transfer.csv``,
+    their totals to ``transfer.json`` and the page people read (``html_report``) to ``transfer.html`` under
+    ``report_uri``. The totals count the rows; timings come from the sources' summaries; ``missing_shards``
+    lists the shards that wrote no report. Rows of reports written before a column existed get it empty."""
     sources = list(sources)
     prefix = S3Uri.parse(report_uri)
-    csv_uri, json_uri = prefix.join(TRANSFER_CSV), prefix.join(TRANSFER_JSON)
+    csv_uri, json_uri, html_uri = prefix.join(TRANSFER_CSV), prefix.join(TRANSFER_JSON), prefix.join(TRANSFER_HTML)
+    timings = {index: summary for source in sources for index, summary in source.summaries(client).items()}
+    page = HtmlReport(prefix.key.rstrip("/").rpartition("/")[2] or report_uri, _wall_time(timings.values()))
     tallies: dict[int, _Tally] = {}
     first_errors: dict[int, list[dict]] = {}
     missing = []
@@ -305,20 +317,23 @@ def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: 
                     continue
                 tally = tallies[index] = _Tally()
                 for row in rows:
-                    writer.writerow([row[name] for name in CSV_COLUMNS])
+                    row = {name: row.get(name, "") for name in CSV_COLUMNS}
+                    writer.writerow(row.values())
                     tally.add(row["status"], int(row["bytes"] or 0), row["error_code"])
+                    page.add(index, row)
                     if row["status"] == FAILED and len(first_errors.setdefault(index, [])) < errors_per_shard:
                         first_errors[index].append(row)
         merged.flush()
         file.seek(0)
         client.upload_fileobj(file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
-    timings = {index: summary for source in sources for index, summary in source.summaries(client).items()}
     shards = [{**tallies[index].counted(), **{name: timings[index][name]
                                               for name in ("started_at", "seconds", *_REQUEST_COUNTS)
                                               if name in timings.get(index, {})}} for index in sorted(tallies)]
     totals = {**combine_summaries(shards), "shard_count": sum(len(source.indexes) for source in sources),
               "shards_reported": len(tallies), "missing_shards": missing, "report_csv": str(csv_uri),
-              "report_json": str(json_uri)}
+              "report_json": str(json_uri), "report_html": str(html_uri)}
+    client.put_object(Bucket=html_uri.bucket, Key=html_uri.key, ContentType="text/html; charset=utf-8",
+                      Body=page.render(totals, timings, missing).encode())
     client.put_object(Bucket=json_uri.bucket, Key=json_uri.key, ContentType="application/json",
                       Body=json.dumps(totals, indent=2).encode())
     return MergedReport(totals, first_errors)
