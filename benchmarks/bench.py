@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.suite.measure import first_error_line, run
-from benchmarks.suite.scenarios import MiB, Scenario, scenarios
+from benchmarks.suite.scenarios import PUBLISHED_S, SPLIT_WORKERS, MiB, Scenario, TiB, modeled_copy, scenarios
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.suite.tools import (
     BENCH_VENV,
@@ -152,9 +152,9 @@ def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[d
             runnable = tool.listing if scenario.kind == "list" else tool.copy
             if runnable is None:
                 continue
-            if len(scenario.workers) > 1 and not tool.fleet:
+            if (len(scenario.workers) > 1 and not tool.fleet) or (tool.scenarios and scenario.name not in tool.scenarios):
                 continue
-            for workers in scenario.workers:
+            for workers in [tool.workers] if tool.workers else scenario.workers:
                 missing = tool.missing()
                 if missing:
                     rows.append(_row(tool.name, workers, check="–", notes=f"{tool.name}: {missing}"))
@@ -163,9 +163,6 @@ def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[d
                 else:
                     rows.append(_run_tool(server, scenario, tool, workers, len(rows), workdir))
                 print(_format_row(rows[-1]), flush=True)
-    if scenario.name in ("large", "huge") and any(tool.name == ENGINE_TOOL for tool in tools):
-        rows.append(_row(f"{ENGINE_TOOL}, parts split across workers", check="not implemented yet",
-                         notes="one object's parts across several workers of the array job, one completing"))
     _ratios(rows, scenario)
     return rows
 
@@ -175,8 +172,10 @@ def _ratios(rows: list[dict], scenario: Scenario) -> None:
     for row in rows:
         if not row["wall_s"] or row["check"] not in ("ok", "capped"):
             continue
-        peers = [other["wall_s"] for other in rows if other["peer"] and other["workers"] == row["workers"]
-                 and other["wall_s"] and other["check"] in ("ok", "capped")]
+        finished = [other for other in rows if other["peer"] and other["wall_s"] and other["check"] in ("ok", "capped")]
+        # a row whose worker count no peer ran with (parts split across workers) is compared with every peer
+        peers = [other["wall_s"] for other in finished if other["workers"] == row["workers"]] or \
+            [other["wall_s"] for other in finished]
         row["vs_peer"] = row["wall_s"] / min(peers) if peers else None
         row["vs_limit"] = row["wall_s"] / limit
 
@@ -210,9 +209,31 @@ def scenario_markdown(scenario: Scenario, rows: list[dict]) -> str:
              f"Settings: {_settings_text(scenario.settings)}. Cap per run: {scenario.cap_s:.0f} s.", "",
              f"Limit: {limit:.2f} s — {derivation}.", ""]
     lines += [f"Note: {note}." for note in scenario.notes]
+    lines += _model_lines(scenario)
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += [_format_row(row) for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _model_lines(scenario: Scenario) -> list[str]:
+    """For one large object: the engine's modeled time with its parts split between 1, 2, 4 and 8 workers, at the
+    scenario's settings and at slower ones, against the reference tool's published time for that size."""
+    if scenario.name not in ("large", "huge") or not scenario.settings["copy_bandwidth"]:
+        return []  # instant copies (--tiny) leave nothing to model
+    (_, size), = scenario.objects
+    published = PUBLISHED_S.get(size)
+    slower = {**scenario.settings, "latency_s": 0.050, "copy_bandwidth": 85e6}
+    lines = ["", "Modeled engine time for this object (`benchmarks.suite.scenarios.modeled_copy`), parts split between"
+             " N workers" + (f", against the published {published / 60:.0f} minutes for"
+                              f" {size // TiB} TB (half: {published / 2:,.0f} s)" if published else "") + ":", ""]
+    for workers in (1, 2, SPLIT_WORKERS, 8):
+        seconds, how = modeled_copy(size, workers, scenario.settings)
+        slow, _ = modeled_copy(size, workers, slower)
+        versus = f"; {seconds / published:.2f} × published" if published else ""
+        lines.append(f"- {workers} worker(s): {seconds:,.0f} s at {scenario.settings['latency_s'] * 1000:.0f} ms and"
+                     f" {scenario.settings['copy_bandwidth'] / 1e6:.0f} MB/s ({how}){versus}; {slow:,.0f} s at 50 ms"
+                     " and 85 MB/s")
+    return lines
 
 
 def _versions() -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.suite.scenarios import SPLIT_WORKERS
 from mxtransfer_worker.listing import DEFAULT_LISTING_CONCURRENCY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,9 @@ class Tool:
     missing: Callable[[], str | None] = lambda: None
     #: Largest object it can copy server-side, with the reason.
     max_object: tuple[int, str] | None = None
+    #: Worker processes it always runs with (else the scenario's counts), and the only scenarios it runs in.
+    workers: int | None = None
+    scenarios: frozenset[str] = frozenset()
 
 
 def base_env(url: str, workdir: Path) -> dict[str, str]:
@@ -87,12 +91,17 @@ def _python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def _engine_copy(job: Job) -> list[Process]:
+def _engine_copy(job: Job, *flags: str) -> list[Process]:
     return [Process([str(ENGINE), "copy", "--no-copy-annotations", "--manifest", MANIFEST,
                      "--destination", f"s3://{job.destination}/",
                      "--report", f"s3://{CONTROL_BUCKET}/reports/{job.destination}/",
-                     "--shard-index", str(index), "--shard-count", str(job.workers)])
+                     "--shard-index", str(index), "--shard-count", str(job.workers), *flags])
             for index in range(job.workers)]
+
+
+def _engine_split_copy(job: Job) -> list[Process]:
+    """The engine's shards splitting the parts of every object of 5 GiB or more between them."""
+    return _engine_copy(job, "--split-objects-over", "5GiB")
 
 
 def _engine_listing(concurrency: int) -> Callable[[Job], list[Process]]:
@@ -155,6 +164,8 @@ TOOLS = [
     Tool("mxtransfer engine, awscrt, 1 request at a time", listing=_engine_listing(1), listing_output="count"),
     Tool(f"mxtransfer engine, awscrt, {DEFAULT_LISTING_CONCURRENCY} requests in flight",
          listing=_engine_listing(DEFAULT_LISTING_CONCURRENCY), listing_output="count"),
+    Tool(f"mxtransfer engine, parts split across {SPLIT_WORKERS} workers", copy=_engine_split_copy,
+         workers=SPLIT_WORKERS, scenarios=frozenset({"large", "huge"})),
     Tool("boto3 TransferManager.copy", copy=_boto3_copy),
     Tool("awscli (default, 10 requests)", copy=_awscli(None), missing=_missing_venv(BENCH_VENV / "aws"),
          listing=lambda job: [Process([str(BENCH_VENV / "aws"), "s3", "ls", "--recursive", "--endpoint-url", job.url,

@@ -1,0 +1,51 @@
+"""CPU per listed key: botocore's ``list_objects_v2`` against ``listing.ParallelLister`` (awscrt and the C XML
+parser), on the S3 emulator without latency, with the rest of an inventory (filters, manifest rows) left out.
+
+Run: ``.venv/bin/python -m benchmarks.list_cpu [--keys N] [--profile]``. Prints µs of this process's CPU per key
+for each lister (the emulator runs in a process of its own); ``--profile`` adds the top of a cProfile of the
+parallel lister.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import resource
+
+from benchmarks.suite.server import EmulatorProcess
+from mxtransfer_worker.listing import ParallelLister, list_prefix
+from mxtransfer_worker.s3client import make_s3_client
+from mxtransfer_worker.s3uri import S3Uri
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, default=50_000)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
+    with EmulatorProcess(latency_s=0.0) as server:
+        server.call("populate", "listed", [(f"p{index % 16:02d}/{index:08d}", 1024) for index in range(args.keys)])
+        client = make_s3_client(endpoint_url=server.url)
+        whole = S3Uri("listed", "")
+        listers = {"botocore list_objects_v2, one page at a time": lambda: list_prefix(client, whole),
+                   "ParallelLister, 64 requests in flight": lambda: ParallelLister(client, 64).objects(whole)}
+        for name, objects in listers.items():
+            started = _cpu()
+            count = sum(1 for _ in objects())
+            print(f"{name}: {count:,} keys, {(_cpu() - started) / count * 1e6:.1f} µs of CPU per key")
+        if args.profile:
+            profile = cProfile.Profile()
+            profile.runcall(lambda: sum(1 for _ in ParallelLister(client, 64).objects(whole)))
+            pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+
+
+if __name__ == "__main__":
+    main()
