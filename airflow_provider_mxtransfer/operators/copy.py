@@ -32,7 +32,7 @@ from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import GiB
 from mxtransfer_worker.report import failed_rows_manifest
 from mxtransfer_worker.s3uri import S3Uri
-from mxtransfer_worker.sharding import plan_shards
+from mxtransfer_worker.sharding import plan_shards, planning
 
 #: With ``retry_failed``, the manifest of the rows to copy again is written under the report prefix by this name.
 RETRY_MANIFEST = "retry-failed-manifest.csv"
@@ -187,9 +187,9 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                 total += row.size or 0
             shard_count = shards_for(total, count, self.target_bytes_per_shard, self.target_rows_per_shard,
                                      self.max_shards)
-        plan = plan_shards(rows, int(shard_count))
+        plan = plan_shards(rows, int(shard_count), **planning(options))
         self.log.info("shard plan: %d shards, %d objects (%d of unknown size), %.2f GiB; objects per shard "
-                      "%d-%d, GiB per shard %.2f-%.2f; %d large objects, %d with a shard of their own",
+                      "%d-%d, GiB per shard %.2f-%.2f; %d large objects, on %d shards of their own",
                       plan.shard_count, sum(plan.rows), plan.unknown_sizes, sum(plan.bytes) / GiB, min(plan.rows),
                       max(plan.rows), min(plan.bytes) / GiB, max(plan.bytes) / GiB, plan.large_objects,
                       plan.dedicated_shards)

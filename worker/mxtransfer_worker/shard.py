@@ -9,7 +9,7 @@ from .options import CopyOptions
 from .report import ShardReport
 from .runner import copy_rows
 from .s3uri import S3Uri
-from .sharding import DEFAULT_LARGE_OBJECT_BYTES, PartSlice, shard_work
+from .sharding import PartSlice, planning, shard_work
 from .split import copy_slice
 from .throttle import AimdLimiter, RequestGovernor
 
@@ -27,9 +27,7 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
     Multipart copies keep checkpoints under ``report_uri``, so a re-run of the shard with the same report prefix
     resumes them. When ``stop`` is requested the run ends early and uploads a partial report (``partial`` true
     in the summary): the rows not done are left for the next attempt."""
-    split = options.split_objects_over
-    work = shard_work(lambda: open_manifest(client, manifest_uri), shard_index, shard_count,
-                      split or DEFAULT_LARGE_OBJECT_BYTES, options.part_size if split else None)
+    work = shard_work(lambda: open_manifest(client, manifest_uri), shard_index, shard_count, **planning(options))
     slices: list[PartSlice] = []
 
     def rows():

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from .manifest import ManifestRow
+from .options import CopyOptions
 from .parts import GiB, MiB, choose_part_size
 
 #: Default threshold for objects that get a shard of their own. An object of 64 GiB is 1,024 parts at the
@@ -86,6 +87,13 @@ class PartSlice:
 
 class ManifestChangedError(RuntimeError):
     """The manifest read differently on the second pass than on the first, so the assignment is unsound."""
+
+
+def planning(options: CopyOptions) -> dict:
+    """The planning arguments of a copy with ``options`` (``large_object_bytes`` and ``split_part_size`` for
+    ``plan_shards`` and ``shard_work``), so the provider's plan and the workers' shards agree."""
+    split = options.split_objects_over
+    return {"large_object_bytes": split or DEFAULT_LARGE_OBJECT_BYTES, "split_part_size": options.part_size if split else None}
 
 
 def plan_shards(
