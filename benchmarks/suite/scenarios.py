@@ -103,7 +103,7 @@ def copy_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, s
 #: Worker processes that split one large object's parts in the ``large``/``huge`` rows and the model below.
 SPLIT_WORKERS = 4
 SPLIT_NOTE = (f"the engine's last row runs {SPLIT_WORKERS} worker processes as shards of one array job with"
-              " `--split-objects-over 5GiB`: each copies a run of the object's parts into one shared upload, the last"
+              " `--split-objects-over 1GiB`: each copies a run of the object's parts into one shared upload, the last"
               " to finish completes it")
 #: Published single-object times of the reference tool (MediaSync): 1 TB in 11 minutes, 5 TB in 27.
 PUBLISHED_S = {1 * TiB: 11 * 60, 5 * TiB: 27 * 60}

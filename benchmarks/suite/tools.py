@@ -100,8 +100,8 @@ def _engine_copy(job: Job, *flags: str) -> list[Process]:
 
 
 def _engine_split_copy(job: Job) -> list[Process]:
-    """The engine's shards splitting the parts of every object of 5 GiB or more between them."""
-    return _engine_copy(job, "--split-objects-over", "5GiB")
+    """The engine's shards splitting the parts of every object of 1 GiB or more between them."""
+    return _engine_copy(job, "--split-objects-over", "1GiB")
 
 
 def _engine_listing(concurrency: int) -> Callable[[Job], list[Process]]:
