@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .cleanup import DEFAULT_MIN_IDLE_SECONDS, abort_stale_uploads
 from .copier import StopSignal
-from .errors import classify
+from .errors import RedactingFilter, classify
 from .manifest import ManifestError
 from .options import CopyOptions
 from .report import failed_rows_manifest
@@ -177,6 +177,9 @@ def _stop_on_sigterm(stop: StopSignal, grace_seconds: float):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mxtransfer-worker`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(known, RedactingFilter) for known in handler.filters):
+            handler.addFilter(RedactingFilter())
     args = _parser().parse_args(argv)
     if args.command != "copy":
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
 #: Codes S3 answers when it is overloaded or failed internally: worth retrying with backoff.
@@ -29,10 +32,40 @@ HINTS = {
 }
 
 
+#: Secrets a text may carry: query parameters and header values of presigned or signed requests, and access
+#: key ids (``AKIA``/``ASIA`` and 16 more characters).
+_SECRETS = (
+    (re.compile(r"(?i)\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|AWSAccessKeyId|Signature|"
+                r"aws_session_token|aws_secret_access_key)(\s*[=:]\s*['\"]?)[^&\s'\"<>,]+"), r"\1\2<redacted>"),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "<access key id>"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without the signatures, credentials and session tokens of signed requests or presigned URLs it
+    may quote (S3 and botocore messages sometimes echo a request's URL or credential scope)."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that passes every record with its message ``redact``-ed (arguments merged in)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 class CopyError(Exception):
-    """A failure to copy one object: an error ``code``, a message for people, and whether a retry may help."""
+    """A failure to copy one object: an error ``code``, a message for people (secrets redacted), and whether a
+    retry may help."""
 
     def __init__(self, code: str, message: str, temporary: bool = False):
+        message = redact(message)
         super().__init__(message)
         self.code = code
         self.message = message

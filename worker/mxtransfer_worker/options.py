@@ -70,10 +70,18 @@ class CopyOptions:
             raise ValueError("object_concurrency, part_concurrency and max_attempts must be at least 1")
 
     def destination_key(self, source_key: str) -> str:
-        """The destination key for ``source_key``: the source prefix replaced by the destination prefix."""
+        """The destination key for ``source_key``: the source prefix replaced by the destination prefix.
+
+        S3 keys are plain strings, so the result always starts with the destination prefix; but tools that
+        treat keys as paths (``os.path.join``, sync tools, the console's folders) would resolve a rewritten part
+        that starts with ``/`` or holds ``.``/``..`` segments outside it, so such keys are refused."""
         if not source_key.startswith(self.source_prefix):
             raise KeyRewriteError(f"key is not under the source prefix {self.source_prefix!r}")
-        key = self.destination_prefix + source_key[len(self.source_prefix):]
+        relative = source_key[len(self.source_prefix):]
+        if relative.startswith("/") or any(segment in (".", "..") for segment in relative.split("/")):
+            raise KeyRewriteError(f"the key's part after the source prefix, {relative[:100]!r}, starts with '/' or "
+                                  "holds a '.' or '..' segment, which could resolve outside the destination prefix")
+        key = self.destination_prefix + relative
         if len(key.encode("utf-8")) > MAX_KEY_BYTES:
             raise KeyRewriteError(
                 f"destination key would be {len(key.encode('utf-8'))} bytes after the prefix rewrite, "
