@@ -1,7 +1,9 @@
 """Copying single objects and sets of rows against moto's S3 server over HTTP.
 
 moto 5.2.5 does not implement S3 object annotations (ListObjectAnnotations answers 500), so these tests turn
-``copy_annotations`` off; annotations are covered with botocore's Stubber in ``test_copier_stubbed.py``.
+``copy_annotations`` off; annotations are covered with botocore's Stubber in ``test_copier_stubbed.py``. Rows
+that must fail (missing key or bucket, archived, too long a key, a copy onto itself...) are in the bad-input
+corpus, ``test_bad_input.py``.
 """
 
 from __future__ import annotations
@@ -119,21 +121,6 @@ def test_second_run_skips_everything_already_copied(s3, make_bucket):
     assert {key: s3.head_object(Bucket=destination, Key=key)["ETag"] for key in etags} == etags
 
 
-def test_missing_key_and_missing_bucket_fail_their_rows_only(s3, make_bucket):
-    source, destination = make_bucket("src"), make_bucket("dst")
-    s3.put_object(Bucket=source, Key="present.txt", Body=b"here")
-    rows = [ManifestRow(source, "present.txt"), ManifestRow(source, "gone.txt"),
-            ManifestRow("no-such-bucket-mxtransfer", "x.txt")]
-    results = run(s3, rows, options_for(destination))
-    assert results[(source, "present.txt")].status == SUCCEEDED
-    missing_key = results[(source, "gone.txt")]
-    assert (missing_key.status, missing_key.error_code) == (FAILED, "NoSuchKey")
-    assert f"s3://{source}/gone.txt" in missing_key.message and "does not exist" in missing_key.message
-    missing_bucket = results[("no-such-bucket-mxtransfer", "x.txt")]
-    assert (missing_bucket.status, missing_bucket.error_code) == (FAILED, "NoSuchBucket")
-    assert "bucket 'no-such-bucket-mxtransfer' does not exist" in missing_bucket.message
-
-
 def test_missing_destination_bucket_fails_clearly(s3, make_bucket):
     source = make_bucket("src")
     s3.put_object(Bucket=source, Key="a", Body=b"a")
@@ -166,14 +153,6 @@ def test_named_source_version_is_copied(s3, make_bucket):
     assert s3.get_object(Bucket=destination, Key="v.txt")["Body"].read() == b"version one"
 
 
-def test_archived_source_fails_with_restore_hint(s3, make_bucket):
-    source, destination = make_bucket("src"), make_bucket("dst")
-    s3.put_object(Bucket=source, Key="old.mov", Body=b"frozen", StorageClass="DEEP_ARCHIVE")
-    result = copy_one(s3, ManifestRow(source, "old.mov"), options_for(destination))
-    assert (result.status, result.error_code) == (FAILED, "InvalidObjectState")
-    assert "restore it first" in result.message and "DEEP_ARCHIVE" in result.message
-
-
 def test_storage_class_and_sse_options_apply_to_the_copy(s3, make_bucket):
     source, destination = make_bucket("src"), make_bucket("dst")
     s3.put_object(Bucket=source, Key="a", Body=b"abc")
@@ -188,25 +167,8 @@ def test_storage_class_and_sse_options_apply_to_the_copy(s3, make_bucket):
         assert head["ServerSideEncryption"] == "AES256"
 
 
-def test_destination_key_over_1024_bytes_after_rewrite_fails_the_row(s3, make_bucket):
-    source, destination = make_bucket("src"), make_bucket("dst")
-    key = "k" * 1024
-    s3.put_object(Bucket=source, Key=key, Body=b"x")
-    result = copy_one(s3, ManifestRow(source, key), options_for(destination, destination_prefix="longer/"))
-    assert (result.status, result.error_code) == (FAILED, "InvalidDestinationKey")
-    assert "1031 bytes" in result.message
-
-
 def test_key_outside_source_prefix_fails_the_row(s3, make_bucket):
     source, destination = make_bucket("src"), make_bucket("dst")
     result = copy_one(s3, ManifestRow(source, "other/a"), options_for(destination, source_prefix="mine/"))
     assert (result.status, result.error_code) == (FAILED, "InvalidDestinationKey")
     assert "not under the source prefix 'mine/'" in result.message
-
-
-def test_copy_onto_itself_is_refused(s3, make_bucket):
-    bucket = make_bucket("same")
-    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
-    result = copy_one(s3, ManifestRow(bucket, "a"), options_for(bucket))
-    assert (result.status, result.error_code) == (FAILED, "SameSourceAndDestination")
-    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"

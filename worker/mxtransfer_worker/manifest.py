@@ -49,6 +49,10 @@ SIZES_SUFFIX = ".sizes"
 #: In-memory part of the spooled temporary files behind ``upload_manifest``; beyond it they spill to disk.
 _SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
 _BOM = "\ufeff"
+#: The longest line a manifest or inventory report may have, in characters. Real lines are under 10,000 (a
+#: 1,024-byte key is at most 3,072 characters URL-encoded); the cap keeps a corrupt file (a 10 GB line, a
+#: binary file with no newline) from being read into memory whole.
+MAX_LINE_CHARS = 64 * 1024
 #: Characters ``quote_plus(key, safe="/")`` leaves as they are: a key made only of them is its own encoding.
 _UNENCODED_KEY = re.compile(r"[A-Za-z0-9_.~/-]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -240,7 +244,7 @@ def _records(lines: Iterable[str], source: str) -> Iterator[tuple[int, list[str]
     line_num = 0
     blank_line = None
     try:
-        reader = csv.reader(_without_bom(lines), strict=True)
+        reader = csv.reader(_without_bom(_bounded_lines(lines, source)), strict=True)
         for fields in reader:
             line_num = reader.line_num
             if not fields:
@@ -253,6 +257,18 @@ def _records(lines: Iterable[str], source: str) -> Iterator[tuple[int, list[str]
         raise ManifestError(f"malformed CSV: {error}", source, reader.line_num) from None
     except UnicodeDecodeError as error:
         raise ManifestError(f"not UTF-8 text at or after line {line_num + 1}: {error}", source) from None
+
+
+def _bounded_lines(lines: Iterable[str], source: str) -> Iterator[str]:
+    """The lines of ``lines``, raising ManifestError at one longer than ``MAX_LINE_CHARS``; a text stream is read
+    ``readline(MAX_LINE_CHARS + 1)`` at a time, so such a line is never held whole."""
+    readline = getattr(lines, "readline", None)
+    chunks = iter(lambda: readline(MAX_LINE_CHARS + 1), "") if readline else iter(lines)
+    for number, line in enumerate(chunks, 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise ManifestError(f"line longer than {MAX_LINE_CHARS:,} characters: not a manifest line (a corrupt "
+                                "or binary file?)", source, number)
+        yield line
 
 
 def _without_bom(lines: Iterable[str]) -> Iterator[str]:
