@@ -13,6 +13,7 @@ an Airflow Variable::
       job_queue: mxtransfer-spot       # AWS Batch queue and job definition (compute "batch")
       job_definition: mxtransfer-worker
       copy_options: {storage_class: INTELLIGENT_TIERING}   # any CopyOptions field
+      poll_interval: 60                # seconds between the wait task's checks of the fleet
     providers:
       - name: acme-studios
         source_bucket: acme-studios-masters
@@ -67,7 +68,7 @@ _REQUIRED_PROVIDER_FIELDS = ("name", "source_bucket", "aws_conn_id", "destinatio
 _SECTIONS = {
     "destination": ({"bucket", "aws_conn_id"}, ("bucket",)),
     "work": ({"manifests", "reports"}, ("manifests", "reports")),
-    "transfer": ({"job_queue", "job_definition", "copy_options"}, ()),
+    "transfer": ({"job_queue", "job_definition", "copy_options", "poll_interval"}, ()),
 }
 
 
@@ -106,6 +107,7 @@ class AggregationConfig:
     job_queue: str | None = None
     job_definition: str | None = None
     copy_options: dict[str, Any] = field(default_factory=dict)
+    poll_interval: float = 60
 
 
 def load_config_file(path: str | Path, defaults: dict[str, str] | None = None) -> AggregationConfig:
@@ -161,6 +163,10 @@ def parse_config(data: Any, source: str, defaults: dict[str, str] | None = None)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{source}: transfer.copy_options: {error}") from None
 
+    poll_interval = transfer.get("poll_interval", 60)
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or poll_interval <= 0:
+        raise ConfigError(f"{source}: transfer.poll_interval must be a positive number of seconds, got {poll_interval!r}")
+
     entries = data["providers"]
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: providers must be a non-empty list")
@@ -176,6 +182,7 @@ def parse_config(data: Any, source: str, defaults: dict[str, str] | None = None)
         job_queue=transfer.get("job_queue"),
         job_definition=transfer.get("job_definition"),
         copy_options=dict(copy_options),
+        poll_interval=poll_interval,
     )
 
 

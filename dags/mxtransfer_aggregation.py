@@ -158,7 +158,7 @@ def transfer_provider(provider: dict):
         transfer=copy.output,
         aws_conn_id=CONFIG.destination_conn_id,
         deferrable=True,
-        poll_interval=60,
+        poll_interval=CONFIG.poll_interval,
         timeout=timedelta(days=3).total_seconds(),
         pool=POOL,
     )

@@ -55,6 +55,8 @@ def test_a_valid_document():
     assert (globex.source_prefix, globex.include, globex.source_uri) == ("", (), "s3://globex-media/")
     assert (config.manifest_root, config.report_root) == ("s3://mx-work/manifests/", "s3://mx-work/reports/")
     assert config.destination_conn_id == "aws_main" and config.copy_options == {"storage_class": "STANDARD_IA"}
+    assert config.poll_interval == 60
+    assert parse_config(broken(lambda d: d["transfer"].update(poll_interval=2.5)), "test.yaml").poll_interval == 2.5
 
 
 @pytest.mark.parametrize(
@@ -84,6 +86,9 @@ def test_a_valid_document():
         (lambda d: d["transfer"].update(copy_options={"part_size": 1}), "transfer.copy_options: part_size must be"),
         (lambda d: d["transfer"].update(copy_options={"source_prefix": "a/"}), "source_prefix is set per provider"),
         (lambda d: d["transfer"].update(copy_options={"colour": "red"}), "transfer.copy_options: .*colour"),
+        (lambda d: d["transfer"].update(poll_interval=0), "transfer.poll_interval must be a positive number of "
+                                                          "seconds, got 0"),
+        (lambda d: d["transfer"].update(poll_interval="1m"), "transfer.poll_interval must be a positive number"),
     ],
 )
 def test_mistakes_are_named(change, message):
