@@ -24,7 +24,12 @@ an Airflow Variable::
 
 Errors name the document, the entry and the cause: a missing or unknown field, a bad bucket name, two
 providers with the same name, destination prefixes that overlap (one a prefix of another: their objects
-would mix, and one provider's "identical at destination" check would see the other's objects).
+would mix, and one provider's "identical at destination" check would see the other's objects), and, with
+:func:`check_connections`, a connection id that Airflow does not know.
+
+Each provider is reached through an Airflow AWS connection of its own whose extra names the cross-account role
+that may list its bucket (``{"role_arn": "arn:aws:iam::<provider account>:role/<role>"}``); ``destination``'s
+connection is our account's.
 
 ``work`` and ``transfer.job_queue``/``job_definition`` may be left out when the DAGs find the stacks file that
 ``make outputs`` writes from the deployed CloudFormation stacks (``dags/config/mxtransfer_stacks.json``, see
@@ -38,7 +43,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -279,6 +284,19 @@ def _check_disjoint_destinations(providers: tuple[ProviderConfig, ...], bucket: 
             )
 
 
+def check_connections(config: AggregationConfig, source: str, exists: Callable[[str], bool]) -> None:
+    """Fail naming every connection id of the provider list for which ``exists`` (Airflow's lookup) is false,
+    with the entries that use it."""
+    users: dict[str, list[str]] = {config.destination_conn_id: ["destination.aws_conn_id"]}
+    for index, provider in enumerate(config.providers):
+        users.setdefault(provider.aws_conn_id, []).append(f"providers[{index}] ({provider.name})")
+    unknown = [f"{conn_id!r} (used by {', '.join(where)})" for conn_id, where in users.items() if not exists(conn_id)]
+    if unknown:
+        raise ConfigError(f"{source}: unknown Airflow connection {'; '.join(unknown)}: create an AWS connection with "
+                          "that id (for a provider, one whose extra names the role that may list its bucket: "
+                          '{"role_arn": "arn:aws:iam::<account>:role/<role>"})')
+
+
 def stack_defaults(default_path: str | Path) -> dict[str, str]:
     """``job_queue``, ``job_definition``, ``manifests`` and ``reports`` of the deployed stack in the stacks file
     (``$MXTRANSFER_STACKS_FILE``, else ``default_path``): the stack named, or of the side, in
@@ -310,15 +328,23 @@ def stack_defaults(default_path: str | Path) -> dict[str, str]:
     return values
 
 
-def load_dag_config(config_dir: str | Path, variable_text: str | None) -> AggregationConfig:
+def load_dag_config(config_dir: str | Path, variable_text: str | None,
+                    connection_exists: Callable[[str], bool] | None = None) -> AggregationConfig:
     """The DAGs' provider list: ``variable_text`` (the Variable ``PROVIDERS_VARIABLE``) if set, else the file
     ``$MXTRANSFER_PROVIDERS_FILE``, else ``config_dir/providers.yaml``; on top of the deployed stack's settings
-    (``config_dir/mxtransfer_stacks.json``, see :func:`stack_defaults`)."""
+    (``config_dir/mxtransfer_stacks.json``, see :func:`stack_defaults`). With ``connection_exists`` (Airflow's
+    lookup), every connection it names must exist (:func:`check_connections`)."""
     config_dir = Path(config_dir)
     defaults = stack_defaults(config_dir / "mxtransfer_stacks.json")
     if variable_text:
-        return parse_config_text(variable_text, f"Airflow Variable {PROVIDERS_VARIABLE}", defaults)
-    return load_config_file(os.environ.get(PROVIDERS_FILE_ENV) or config_dir / "providers.yaml", defaults)
+        source = f"Airflow Variable {PROVIDERS_VARIABLE}"
+        config = parse_config_text(variable_text, source, defaults)
+    else:
+        source = str(os.environ.get(PROVIDERS_FILE_ENV) or config_dir / "providers.yaml")
+        config = load_config_file(source, defaults)
+    if connection_exists:
+        check_connections(config, source, connection_exists)
+    return config
 
 
 def choose_compute(variable: str | None, default: str = "batch") -> str:

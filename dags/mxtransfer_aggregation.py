@@ -34,6 +34,9 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from airflow.exceptions import AirflowNotFoundException
+from airflow.providers.common.compat.sdk import BaseHook
+
 try:
     from airflow.sdk import CronDataIntervalTimetable, Param, Variable, dag, task, task_group
 except ImportError:  # Airflow 2.10
@@ -53,7 +56,16 @@ POOL = "mxtransfer_transfers"
 MiB = 2**20
 
 
-CONFIG = load_dag_config(Path(__file__).parent / "config", Variable.get(PROVIDERS_VARIABLE, None))
+def connection_exists(conn_id: str) -> bool:
+    """Whether Airflow knows the connection (its database, a secrets backend or an ``AIRFLOW_CONN_*`` variable)."""
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
+CONFIG = load_dag_config(Path(__file__).parent / "config", Variable.get(PROVIDERS_VARIABLE, None), connection_exists)
 COMPUTE = choose_compute(Variable.get(COMPUTE_VARIABLE, None))
 PROVIDERS = [
     {**asdict(p), "include": list(p.include), "exclude": list(p.exclude), "source": p.source_uri}

@@ -28,6 +28,8 @@ for _name, _value in {
 
 from dag_testlib import DAGS, OBJECTS  # noqa: E402
 
+EXAMPLE = DAGS / "config" / "providers.yaml"
+
 from demo.scenario import seed  # noqa: E402
 
 
@@ -45,13 +47,15 @@ def airflow_db(s3_server):
 
 @pytest.fixture(autouse=True)
 def dag_environment(monkeypatch, tmp_path):
-    """``dags/`` as the only DAG bundle, the local backend, an ``aws_default`` without credentials, and no stacks
+    """``dags/`` as the only DAG bundle, the local backend, an ``aws_default`` without credentials and the
+    example provider list's connections (the aggregation DAG refuses to load without them), and no stacks
     file (one written by ``make outputs`` into ``dags/config/`` would otherwise change the DAGs' defaults)."""
     bundle = {"name": "mxtransfer-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
               "kwargs": {"path": str(DAGS), "refresh_interval": 0}}
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
     monkeypatch.setenv("MXTRANSFER_COMPUTE", "local")
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws"}')
+    for conn_id in ["aws_default"] + [entry["aws_conn_id"] for entry in yaml.safe_load(EXAMPLE.read_text())["providers"]]:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", '{"conn_type": "aws"}')
     monkeypatch.setenv("MXTRANSFER_STACKS_FILE", str(tmp_path / "no-stacks.json"))
     monkeypatch.delenv("MXTRANSFER_STACK", raising=False)
 

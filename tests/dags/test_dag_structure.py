@@ -68,6 +68,7 @@ def test_the_provider_list_can_come_from_an_airflow_variable(monkeypatch):
                 "providers": [{"name": "solo", "source_bucket": "solo-media", "aws_conn_id": "aws_solo",
                                "destination_prefix": "solo/"}]}
     monkeypatch.setenv("AIRFLOW_VAR_MXTRANSFER_PROVIDERS", json.dumps(document))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_SOLO", '{"conn_type": "aws"}')
     dag = load_dag("mxtransfer_aggregation")
     group = dag.task_group_dict["transfer_provider"]
     assert [provider["name"] for provider in group._expand_input.value["provider"]] == ["solo"]
@@ -76,4 +77,12 @@ def test_the_provider_list_can_come_from_an_airflow_variable(monkeypatch):
 def test_a_broken_provider_list_stops_the_dag_file_with_the_cause(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_MXTRANSFER_PROVIDERS", "providers: [")
     with pytest.raises(ConfigError, match="Airflow Variable mxtransfer_providers: not valid YAML"):
+        load_dag("mxtransfer_aggregation")
+
+
+def test_the_aggregation_dag_does_not_load_with_an_unknown_connection(monkeypatch):
+    monkeypatch.delenv("MXTRANSFER_PROVIDERS_FILE", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_NORTHWIND")
+    with pytest.raises(ConfigError, match=r"providers.yaml: unknown Airflow connection 'aws_northwind' \(used by "
+                                          r"providers\[1\] \(northwind-news\)\): create an AWS connection"):
         load_dag("mxtransfer_aggregation")

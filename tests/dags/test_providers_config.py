@@ -14,6 +14,7 @@ from airflow_provider_mxtransfer.config import (
     STACK_ENV,
     STACKS_FILE_ENV,
     ConfigError,
+    check_connections,
     choose_compute,
     load_config_file,
     parse_config,
@@ -94,6 +95,19 @@ def test_a_valid_document():
 def test_mistakes_are_named(change, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(broken(change), "test.yaml")
+
+
+def test_connections_the_list_names_must_exist():
+    config = parse_config(broken(lambda d: d["providers"].append(
+        {"name": "initech", "source_bucket": "initech-media", "aws_conn_id": "aws_acme",
+         "destination_prefix": "providers/initech/"})), "test.yaml")
+    check_connections(config, "test.yaml", {"aws_main", "aws_acme", "aws_globex"}.__contains__)
+    with pytest.raises(ConfigError) as error:
+        check_connections(config, "test.yaml", {"aws_globex"}.__contains__)
+    assert str(error.value) == (
+        "test.yaml: unknown Airflow connection 'aws_main' (used by destination.aws_conn_id); 'aws_acme' (used by "
+        "providers[0] (acme), providers[2] (initech)): create an AWS connection with that id (for a provider, one "
+        'whose extra names the role that may list its bucket: {"role_arn": "arn:aws:iam::<account>:role/<role>"})')
 
 
 def test_unreadable_and_malformed_files(tmp_path):
