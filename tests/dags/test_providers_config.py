@@ -73,6 +73,9 @@ def test_a_valid_document():
          r"'globex'"),
         (lambda d: d["providers"][1].update(destination_prefix="providers/acme"),
          "destination prefixes overlap"),
+        (lambda d: d["providers"][1].update(destination_prefix="providers/acme/"),
+         r"destination prefixes overlap: 'acme' copies to s3://mx-aggregate/providers/acme/, which contains "
+         r"'globex''s s3://mx-aggregate/providers/acme/"),
         (lambda d: d["providers"][1].update(name="acme"), "two providers are named 'acme'"),
         (lambda d: d["providers"][0].update(source_prefx="x/"), r"unknown field 'source_prefx'"),
         (lambda d: d["providers"][0].update(destination_prefix=""), "missing field 'destination_prefix'"),
@@ -84,6 +87,8 @@ def test_a_valid_document():
         (lambda d: d.pop("work"), "missing field 'work'"),
         (lambda d: d["destination"].update(bucket="x"), r"destination.bucket: 'x' is not a valid S3 bucket name"),
         (lambda d: d["work"].update(reports="mx-work/reports"), "work.reports: not an s3:// URI"),
+        (lambda d: d["work"].update(manifests="s3://MX_Work/m/"),
+         r"work.manifests: 'MX_Work' is not a valid S3 bucket name"),
         (lambda d: d["transfer"].update(copy_options={"part_size": 1}), "transfer.copy_options: part_size must be"),
         (lambda d: d["transfer"].update(copy_options={"source_prefix": "a/"}), "source_prefix is set per provider"),
         (lambda d: d["transfer"].update(copy_options={"colour": "red"}), "transfer.copy_options: .*colour"),
