@@ -12,7 +12,7 @@ and the endpoint in its extra (moto's STS answers the AssumeRole). The Airflow p
 ``AWS_ENDPOINT_URL``: everything they reach, they reach through their connections.
 
 ``MXTRANSFER_SCREENSHOT=<file.png>`` also photographs the finished run's grid with the copy task's extra links
-(``docs/screenshots/grid.py``, needs Chromium).
+(``grid_screenshot.py``, needs Debian's chromium); ``docs/images/aggregation-run.png`` is made so.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 import yaml
 from airflow_cluster import AirflowCluster
 from batch_compute import BatchCompute
+from moto_batch import create_batch_queue
 
 from demo.scenario import PROVIDERS, seed, verify
 from mxtransfer_worker.s3uri import S3Uri
@@ -51,28 +51,11 @@ def connection(endpoint: str, **extra) -> str:
 @pytest.fixture
 def batch_queue(s3_server, monkeypatch):
     """A job queue and worker job definition of its own on moto's Batch, its jobs run by ``BatchCompute``."""
-    import boto3
-
-    urllib.request.urlopen(urllib.request.Request(f"{s3_server}/moto-api/config", method="POST", data=json.dumps(
-        {"batch": {"use_docker": False}}).encode())).close()
-    suffix = uuid.uuid4().hex[:8]
-    iam = boto3.client("iam", endpoint_url=s3_server)
-    batch = boto3.client("batch", endpoint_url=s3_server)
-    role = iam.create_role(RoleName=f"e2e-batch-{suffix}", AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                  "Principal": {"Service": "batch.amazonaws.com"}}]}))["Role"]["Arn"]
-    environment = batch.create_compute_environment(computeEnvironmentName=f"e2e-{suffix}", type="UNMANAGED",
-                                                   state="ENABLED", serviceRole=role)["computeEnvironmentArn"]
-    queue = batch.create_job_queue(jobQueueName=f"e2e-{suffix}", state="ENABLED", priority=1,
-                                   computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}])
-    definition = batch.register_job_definition(jobDefinitionName=f"e2e-worker-{suffix}", type="container",
-                                               containerProperties={"image": "mxtransfer-worker:e2e",
-                                                                    "command": ["mxtransfer-worker", "--help"],
-                                                                    "vcpus": 2, "memory": 4096})
-    compute = BatchCompute(queue["jobQueueName"], {
+    queue = create_batch_queue(s3_server, f"e2e-{uuid.uuid4().hex[:8]}")
+    compute = BatchCompute(queue["job_queue"], {
         **{name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")},
         "AWS_ENDPOINT_URL": s3_server}).install(monkeypatch)
-    yield {"job_queue": queue["jobQueueName"], "job_definition": definition["jobDefinitionName"], "compute": compute}
+    yield {**queue, "compute": compute}
     compute.stop()
 
 
@@ -188,6 +171,6 @@ def test_a_run_in_airflow_defers_reattaches_on_clear_and_a_rerun_copies_nothing(
           "(after Airflow started)")
 
     if os.environ.get("MXTRANSFER_SCREENSHOT"):
-        from docs_screenshot import grid_screenshot
+        from grid_screenshot import grid_screenshot
 
-        grid_screenshot(cluster.url, DAG_ID, run_id, f"{COPY}", 0, Path(os.environ["MXTRANSFER_SCREENSHOT"]))
+        grid_screenshot(cluster.url, DAG_ID, run_id, COPY, 0, Path(os.environ["MXTRANSFER_SCREENSHOT"]))
