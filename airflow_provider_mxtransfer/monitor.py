@@ -4,6 +4,8 @@ and ``BatchFleetTrigger``: progress lines, the merged report, and the failure me
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
 
 from airflow_provider_mxtransfer.backends import FAILED, FleetStatus, get_backend
 from airflow_provider_mxtransfer.compat import AirflowException
@@ -16,6 +18,7 @@ from airflow_provider_mxtransfer.links.transfer import (
     TransferReportLink,
 )
 from airflow_provider_mxtransfer.links.transfer import BATCH_LOG_GROUP
+from mxtransfer_worker.html_report import human_bytes
 from mxtransfer_worker.report import TRANSFER_HTML, MergedReport, merge_reports, report_totals
 from mxtransfer_worker.s3uri import S3Uri
 
@@ -36,14 +39,43 @@ def check_transfer(transfer) -> dict:
     return transfer
 
 
-def progress_message(transfer: dict, status: FleetStatus, totals: dict) -> str:
-    """One progress line: shards by state, then objects, bytes and throughput from the shard summaries."""
+def _done(done: int, planned: int | None, show=str) -> str:
+    """``done`` and, when known, ``of <planned> (<percent>%)``, each shown by ``show``."""
+    return f"{show(done)} of {show(planned)} ({100 * done / planned:.1f}%)" if planned else show(done)
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as ``1h02m``, ``4m05s`` or ``12s``."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def progress_message(transfer: dict, status: FleetStatus, totals: dict, now: float | None = None) -> str:
+    """One progress line: shards by state, then from the shard summaries written so far (running shards write
+    theirs every ``shard.PROGRESS_SECONDS``) objects and bytes done, as percentages of what the manifest holds
+    (``planned_objects``/``planned_bytes`` of the transfer, when known), throughput since the transfer started
+    (to ``now``, epoch seconds, while it runs) and the ETA at that pace."""
     line = (f"transfer {transfer['transfer_id']}: {status.state}; shards of {status.shard_count}: "
             f"{status.succeeded} done, {status.failed} failed, {status.running} running, {status.queued} queued")
-    if totals["rows"]:
-        line += (f"; objects {totals['succeeded']} copied, {totals['skipped']} already there, "
-                 f"{totals['failed']} failed; {totals['bytes_copied'] / 2**30:.2f} GiB copied "
-                 f"at {totals['mib_per_second']} MiB/s, {totals['objects_per_second']} objects/s")
+    if not totals["rows"]:
+        return line
+    objects, planned_objects = totals["rows"], transfer.get("planned_objects")
+    done_bytes, planned_bytes = totals["bytes_copied"] + totals["bytes_skipped"], transfer.get("planned_bytes")
+    line += (f"; objects {_done(objects, planned_objects)} done: {totals['succeeded']} copied, "
+             f"{totals['skipped']} already there, {totals['failed']} failed; "
+             f"{_done(done_bytes, planned_bytes, human_bytes)} done, {human_bytes(totals['bytes_copied'])} copied")
+    elapsed = totals["seconds"]
+    if not status.finished and totals.get("started_at"):
+        elapsed = (time.time() if now is None else now) - datetime.fromisoformat(totals["started_at"]).timestamp()
+    if elapsed <= 0:
+        return line
+    line += f" at {totals['bytes_copied'] / 2**20 / elapsed:.1f} MiB/s, {objects / elapsed:.1f} objects/s"
+    # the ETA follows bytes when the manifest knows every size and holds some, else objects
+    done, planned = (done_bytes, planned_bytes) if planned_bytes else (objects, planned_objects)
+    if not status.finished and planned and done:
+        line += f"; ETA {_duration(elapsed * max(planned - done, 0) / done)}"
     return line
 
 

@@ -21,6 +21,7 @@ from airflow_provider_mxtransfer.sensors.fleet import complete_transfer, finish_
 from airflow_provider_mxtransfer.triggers.fleet import BatchFleetTrigger
 from airflow_provider_mxtransfer.transfer import (
     TransferPlan,
+    planned_totals,
     report_uri_for,
     shards_for,
     tag_value,
@@ -32,7 +33,7 @@ from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import GiB
 from mxtransfer_worker.report import failed_rows_manifest
 from mxtransfer_worker.s3uri import S3Uri
-from mxtransfer_worker.sharding import plan_shards, planning
+from mxtransfer_worker.sharding import ShardPlan, plan_shards, planning
 
 #: With ``retry_failed``, the manifest of the rows to copy again is written under the report prefix by this name.
 RETRY_MANIFEST = "retry-failed-manifest.csv"
@@ -52,7 +53,10 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
 
         {"transfer_id": str, "backend": "batch" | "s3-batch-operations" | "local", "job_ids": [str, ...],
          "shard_count": int, "manifest_uri": "s3://...", "report_uri": "s3://.../<transfer_id>/",
-         "destination": "s3://bucket/prefix/", ...backend-specific ids (batch: "job_name", "job_queue")}
+         "destination": "s3://bucket/prefix/", "planned_objects": int, "planned_bytes": int | None,
+         ...backend-specific ids (batch: "job_name", "job_queue")}
+
+    (``planned_*`` are what the manifest holds, for the progress percentages; absent after a reattach.)
 
     :param manifest_uri: ``s3://bucket/key`` of the manifest (``bucket,key[,versionId]``, keys URL-encoded;
         sizes from its ``.sizes`` sidecar when present) (templated)
@@ -149,13 +153,13 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         else:
             if self.retry_failed:
                 self._write_retry_manifest(manifest_uri)
-            plan = TransferPlan(transfer_id, manifest_uri, options, self._plan_shard_count(options, manifest_uri),
-                                report_uri,
+            shards = self._plan_shards(options, manifest_uri)
+            plan = TransferPlan(transfer_id, manifest_uri, options, shards.shard_count, report_uri,
                                 tags={"mxtransfer:transfer-id": transfer_id, "airflow:dag-id": tag_value(ti.dag_id),
                                       "airflow:run-id": tag_value(ti.run_id), "airflow:task-id": tag_value(ti.task_id)})
             self.log.info("transfer %s: %s -> %s in %d shards on %s; report %s", transfer_id, manifest_uri,
                           plan.destination_uri, plan.shard_count, self.compute, report_uri)
-            handle = backend.submit(plan)
+            handle = {**backend.submit(plan), **planned_totals(shards)}
             self.log.info("transfer %s submitted: jobs %s", transfer_id, ", ".join(handle["job_ids"]) or "(none)")
         self.transfer = transfer_xcom(transfer_id, manifest_uri, report_uri, str(destination), handle)
         monitor = self._monitor(self.transfer)
@@ -172,8 +176,8 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         if not stats.rows:
             raise AirflowSkipException(f"no row failed in {self.retry_failed}: nothing to copy again")
 
-    def _plan_shard_count(self, options: CopyOptions, manifest_uri: str) -> int:
-        """The shard count (given, or planned from the manifest's size), after logging the shards' balance."""
+    def _plan_shards(self, options: CopyOptions, manifest_uri: str) -> ShardPlan:
+        """The shards (their count given, or planned from the manifest's size), after logging their balance."""
         client = self.hook.get_copy_client()
 
         def rows():
@@ -193,7 +197,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                       plan.shard_count, sum(plan.rows), plan.unknown_sizes, sum(plan.bytes) / GiB, min(plan.rows),
                       max(plan.rows), min(plan.bytes) / GiB, max(plan.bytes) / GiB, plan.large_objects,
                       plan.dedicated_shards)
-        return plan.shard_count
+        return plan
 
     def _wait(self, context, monitor: TransferMonitor) -> None:
         status = monitor.check()

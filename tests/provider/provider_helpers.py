@@ -11,16 +11,16 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from mxtransfer_worker.cli import main
 
 
-def run_submitted_workers(batch_client, job_id: str) -> dict[int, int]:
+def run_submitted_workers(batch_client, job_id: str, indexes: list[int] | None = None) -> dict[int, int]:
     """Run, in this process, the command the job was submitted with, with ``AWS_BATCH_JOB_ARRAY_INDEX`` set for
-    each child as AWS Batch sets it, and mark children whose worker exited non-zero FAILED in moto (which
-    finishes simple-mode jobs at submission). Returns the exit code by shard index."""
+    each child (or those of ``indexes``) as AWS Batch sets it, and mark children whose worker exited non-zero
+    FAILED in moto (which finishes simple-mode jobs at submission). Returns the exit code by shard index."""
     job = batch_client.describe_jobs(jobs=[job_id])["jobs"][0]
     command = job["container"]["command"]
     assert command[0] == "mxtransfer-worker"
     size = job.get("arrayProperties", {}).get("size", 1)
     codes = {}
-    for index in range(size):
+    for index in range(size) if indexes is None else indexes:
         with mock.patch.dict(os.environ, {"AWS_BATCH_JOB_ARRAY_INDEX": str(index)}):
             codes[index] = main(command[1:])
         if codes[index]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from provider_helpers import run_submitted_workers, set_job_status
 
+from airflow_provider_mxtransfer.monitor import progress_message
 from airflow_provider_mxtransfer.transfer import transfer_id_for
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 
@@ -230,3 +232,45 @@ def test_killing_the_deferred_task_terminates_the_jobs(transfer_setup, batch_que
     asyncio.run(BatchFleetTrigger(transfer=transfer).on_kill())
     job = batch_queue["client"].describe_jobs(jobs=transfer["job_ids"])["jobs"][0]
     assert job["statusReason"] == "Airflow task killed"  # moto's simple mode records it, changes no state
+
+
+def test_the_trigger_logs_progress_at_each_poll_with_percentages_throughput_and_eta(transfer_setup, batch_queue,
+                                                                                     monkeypatch):
+    from airflow_provider_mxtransfer.triggers import fleet
+
+    lines = []  # every line the trigger logs, recorded where it is made (Airflow 3 logs triggers via structlog)
+    monkeypatch.setattr(fleet, "progress_message", lambda *args: lines.append(progress_message(*args)) or lines[-1])
+    setup = transfer_setup()
+    transfer = _copy_operator(setup, batch_queue).execute({"ti": FakeTI("copy", run_id="manual__progress")})
+    assert (transfer["planned_objects"], transfer["planned_bytes"]) == (12, sum(100 + i for i in range(12)))
+    job_id = transfer["job_ids"][0]
+    set_job_status(job_id, "RUNNING")
+    trigger = fleet.BatchFleetTrigger(transfer=transfer, poll_interval=0.05)
+
+    async def logged(text: str) -> None:
+        """Wait (at most 2 minutes) until the trigger has logged a line containing ``text``."""
+        for _ in range(2400):
+            if any(text in line for line in lines):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no progress line with {text!r} in {lines}")
+
+    async def run_shard_by_shard():
+        events = trigger.run()
+        waiting = asyncio.ensure_future(events.__anext__())
+        await logged(": running; ")
+        for index, percent in enumerate(("33.3", "66.7", "100.0")):  # each shard's worker ends while it polls
+            run_submitted_workers(batch_queue["client"], job_id, [index])  # in this thread: signal handlers
+            await logged(f"of 12 ({percent}%) done")
+        set_job_status(job_id, "SUCCEEDED")
+        return (await waiting).payload
+
+    event = asyncio.run(run_shard_by_shard())
+    assert event["fleet"]["state"] == "succeeded"
+    assert "objects" not in lines[0]  # nothing done yet
+    percents = [float(match.group(1)) for line in lines if (match := re.search(r"of 12 \(([\d.]+)%\) done", line))]
+    assert percents == sorted(percents) and {33.3, 66.7, 100.0} <= set(percents)
+    running = [line for line in lines if ": running; " in line and "%) done" in line]
+    assert running and all(re.search(r"B of 1.24 KiB \([\d.]+%\) done, .+ copied at [\d.]+ MiB/s, [\d.]+ objects/s; "
+                                     r"ETA \d", line) for line in running), running
+    assert "ETA" not in lines[-1] and "objects 12 of 12 (100.0%) done: 12 copied" in lines[-1]

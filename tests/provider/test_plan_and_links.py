@@ -80,3 +80,21 @@ def test_links_point_at_the_console_pages():
         "https://console.aws.amazon.com/s3/object/work?region=eu-west-1&prefix=reports%2Ft%201%2Ftransfer.html")
     assert TransferLogsLink().format_link(**domain, log_group="/aws/batch/job") == (
         "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/%2Faws%2Fbatch%2Fjob")
+
+
+def test_a_progress_line_gives_percentages_throughput_and_the_eta_at_the_pace_so_far():
+    from airflow_provider_mxtransfer.backends import FleetStatus
+    from airflow_provider_mxtransfer.monitor import progress_message
+
+    transfer = {"transfer_id": "t1", "planned_objects": 1000, "planned_bytes": 40 * 2**30}
+    totals = {"rows": 250, "succeeded": 200, "skipped": 40, "failed": 10, "bytes_copied": 8 * 2**30,
+              "bytes_skipped": 2 * 2**30, "seconds": 90.0, "started_at": "2026-11-26T01:00:00+00:00"}
+    started = 1795654800.0  # 2026-11-26T01:00:00Z
+    running = FleetStatus("running", 4, succeeded=1, running=3)
+    line = progress_message(transfer, running, totals, now=started + 120)
+    assert "objects 250 of 1000 (25.0%) done: 200 copied, 40 already there, 10 failed" in line
+    assert "10.00 GiB of 40.00 GiB (25.0%) done, 8.00 GiB copied at 68.3 MiB/s, 2.1 objects/s; ETA 6m00s" in line
+    finished = progress_message(transfer, FleetStatus("succeeded", 4, succeeded=4), totals)
+    assert finished.endswith("at 91.0 MiB/s, 2.8 objects/s")  # over the transfer's own wall time, no ETA
+    reattached = progress_message({"transfer_id": "t1"}, running, totals, now=started + 120)
+    assert "objects 250 done" in reattached and "ETA" not in reattached  # nothing planned to compare with

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import tempfile
 import time
@@ -21,11 +22,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
 from .html_report import HtmlReport
 from .manifest import ManifestRow, ManifestStats, decode_key, upload_manifest
 from .s3uri import S3Uri
 
+log = logging.getLogger(__name__)
 CSV_COLUMNS = ("line", "bucket", "key", "version_id", "destination_key", "status", "error_code", "message",
                "bytes", "seconds", "finished_at")
 
@@ -111,9 +115,23 @@ class ShardReport:
         self._text.flush()
         self._file.seek(0)
         client.upload_fileobj(self._file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
-        client.put_object(Bucket=json_uri.bucket, Key=json_uri.key, ContentType="application/json",
-                          Body=json.dumps(self.summary(), indent=2).encode())
+        self._put_summary(client, json_uri, self.summary())
         return str(csv_uri), str(json_uri)
+
+    def publish_progress(self, client, report_uri: str) -> None:
+        """Write the summary so far, marked ``in_progress``, where ``upload`` writes the final one, so that
+        progress lines (``report_totals``) see the shard's counts while it runs. A failure is only logged: the
+        copy goes on, and the final summary replaces this one."""
+        json_uri = S3Uri.parse(report_uri).join(report_names(self.shard_index, self.shard_count)[1])
+        try:
+            self._put_summary(client, json_uri, {**self.summary(), "in_progress": True})
+        except (BotoCoreError, ClientError) as error:
+            log.warning("could not write the progress of shard %d to %s: %s", self.shard_index, json_uri, error)
+
+    @staticmethod
+    def _put_summary(client, json_uri: S3Uri, summary: dict) -> None:
+        client.put_object(Bucket=json_uri.bucket, Key=json_uri.key, ContentType="application/json",
+                          Body=json.dumps(summary, indent=2).encode())
 
     def close(self) -> None:
         """Discard the temporary file."""
@@ -134,9 +152,9 @@ _DRIVER_FAILURE = re.compile(r"([A-Za-z][A-Za-z0-9.]*): (.*)", re.DOTALL)
 
 
 def combine_summaries(summaries: list[dict]) -> dict:
-    """Totals of shard summaries, with throughput over the wall time from the first start to the last end of the
-    summaries that have timings (an S3 Batch Operations completion report has none), and over their rows and
-    bytes only."""
+    """Totals of shard summaries, with throughput over the wall time from the first start (``started_at``) to
+    the last end of the summaries that have timings (an S3 Batch Operations completion report has none), and
+    over their rows and bytes only."""
     totals = {name: sum(summary[name] for summary in summaries) for name in _SUMMED}
     failures: Counter[str] = Counter()
     for summary in summaries:
@@ -146,6 +164,7 @@ def combine_summaries(summaries: list[dict]) -> dict:
     timed = [summary for summary in summaries if summary.get("started_at")]
     window = _wall_time(timed)
     seconds = window[1] - window[0] if window else 0.0
+    totals["started_at"] = datetime.fromtimestamp(window[0], timezone.utc).isoformat() if window else None
     totals["seconds"] = round(seconds, 3)
     totals["objects_per_second"] = round(sum(summary["rows"] for summary in timed) / seconds, 1) if seconds else None
     totals["mib_per_second"] = (round(sum(summary["bytes_copied"] for summary in timed) / 2**20 / seconds, 1)

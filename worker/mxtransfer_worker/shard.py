@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .checkpoints import CheckpointStore
 from .copier import INTERRUPTED, StopSignal
 from .manifest import open_manifest
@@ -15,6 +17,8 @@ from .throttle import AimdLimiter, RequestGovernor
 
 #: Where, under a transfer's report prefix, the checkpoints of in-flight multipart copies live.
 CHECKPOINTS_FOLDER = "checkpoints/"
+#: How often a running shard writes its summary so far (``ShardReport.publish_progress``), at most.
+PROGRESS_SECONDS = 30
 
 
 def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, shard_index: int = 0,
@@ -26,7 +30,8 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
     With ``options.split_objects_over``, objects that large may be split between shards (``split.py``).
     Multipart copies keep checkpoints under ``report_uri``, so a re-run of the shard with the same report prefix
     resumes them. When ``stop`` is requested the run ends early and uploads a partial report (``partial`` true
-    in the summary): the rows not done are left for the next attempt."""
+    in the summary): the rows not done are left for the next attempt. While it runs, the shard's summary so far
+    is written every ``PROGRESS_SECONDS`` (at the next finished row), for the sensor's progress lines."""
     work = shard_work(lambda: open_manifest(client, manifest_uri), shard_index, shard_count, **planning(options))
     slices: list[PartSlice] = []
 
@@ -42,8 +47,17 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
     # Requests in flight back off when S3 throttles, from the most the object and part threads can send.
     governor = RequestGovernor(AimdLimiter(options.object_concurrency + options.part_concurrency))
     governor.attach(client)
+    next_progress = time.monotonic() + PROGRESS_SECONDS
+
+    def record(result) -> None:
+        nonlocal next_progress
+        report.add(result)
+        if time.monotonic() >= next_progress:
+            report.publish_progress(client, report_uri)
+            next_progress = time.monotonic() + PROGRESS_SECONDS
+
     try:
-        rows_left = copy_rows(client, rows(), options, report.add, checkpoints, stop)
+        rows_left = copy_rows(client, rows(), options, record, checkpoints, stop)
         for piece in slices:
             result = copy_slice(client, piece, options, checkpoints, stop)
             if result is not None:
