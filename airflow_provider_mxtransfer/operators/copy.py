@@ -56,7 +56,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
          "destination": "s3://bucket/prefix/", "planned_objects": int, "planned_bytes": int | None,
          ...backend-specific ids (batch: "job_name", "job_queue")}
 
-    (``planned_*`` are what the manifest holds, for the progress percentages; absent after a reattach.)
+    (``planned_*`` are what the manifest holds, for the progress percentages.)
 
     :param manifest_uri: ``s3://bucket/key`` of the manifest (``bucket,key[,versionId]``, keys URL-encoded;
         sizes from its ``.sizes`` sidecar when present) (templated)
@@ -150,6 +150,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         if handle:
             self.log.info("transfer %s: reattaching to its %s jobs still in flight: %s", transfer_id,
                           self.compute, ", ".join(handle["job_ids"]))
+            handle = {**handle, **planned_totals(self._plan_shards(options, manifest_uri))}
         else:
             if self.retry_failed:
                 self._write_retry_manifest(manifest_uri)
