@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from mxtransfer_worker.cli import copy_arguments
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.s3uri import S3Uri
-from mxtransfer_worker.sharding import ShardPlan
 
 #: Characters of the readable part of a transfer id (AWS Batch job names allow letters, digits, ``-``, ``_``).
 _READABLE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -74,12 +73,6 @@ def report_uri_for(report_root: str, transfer_id: str) -> str:
 def tag_value(text: str) -> str:
     """``text`` as an AWS tag value: at most 256 characters of letters, digits, spaces and ``+-=._:/@``."""
     return re.sub(r"[^\w +\-=.:/@]", "_", text)[:256]
-
-
-def planned_totals(plan: ShardPlan) -> dict:
-    """What a transfer's manifest holds, for progress percentages: ``planned_objects`` and ``planned_bytes``
-    (None when some rows have no size in the manifest)."""
-    return {"planned_objects": sum(plan.rows), "planned_bytes": None if plan.unknown_sizes else sum(plan.bytes)}
 
 
 def transfer_xcom(transfer_id: str, manifest_uri: str, report_uri: str, destination: str, handle: dict) -> dict:

@@ -21,7 +21,6 @@ from airflow_provider_mxtransfer.sensors.fleet import complete_transfer, finish_
 from airflow_provider_mxtransfer.triggers.fleet import BatchFleetTrigger
 from airflow_provider_mxtransfer.transfer import (
     TransferPlan,
-    planned_totals,
     report_uri_for,
     shards_for,
     tag_value,
@@ -33,7 +32,7 @@ from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import GiB
 from mxtransfer_worker.report import failed_rows_manifest
 from mxtransfer_worker.s3uri import S3Uri
-from mxtransfer_worker.sharding import ShardPlan, plan_shards, planning
+from mxtransfer_worker.sharding import plan_shards, planning
 
 #: With ``retry_failed``, the manifest of the rows to copy again is written under the report prefix by this name.
 RETRY_MANIFEST = "retry-failed-manifest.csv"
@@ -150,17 +149,17 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         if handle:
             self.log.info("transfer %s: reattaching to its %s jobs still in flight: %s", transfer_id,
                           self.compute, ", ".join(handle["job_ids"]))
-            handle = {**handle, **planned_totals(self._plan_shards(options, manifest_uri))}
+            handle = {**handle, **self._plan_shards(options, manifest_uri)[1]}
         else:
             if self.retry_failed:
                 self._write_retry_manifest(manifest_uri)
-            shards = self._plan_shards(options, manifest_uri)
-            plan = TransferPlan(transfer_id, manifest_uri, options, shards.shard_count, report_uri,
+            shard_count, planned = self._plan_shards(options, manifest_uri)
+            plan = TransferPlan(transfer_id, manifest_uri, options, shard_count, report_uri,
                                 tags={"mxtransfer:transfer-id": transfer_id, "airflow:dag-id": tag_value(ti.dag_id),
                                       "airflow:run-id": tag_value(ti.run_id), "airflow:task-id": tag_value(ti.task_id)})
             self.log.info("transfer %s: %s -> %s in %d shards on %s; report %s", transfer_id, manifest_uri,
                           plan.destination_uri, plan.shard_count, self.compute, report_uri)
-            handle = {**backend.submit(plan), **planned_totals(shards)}
+            handle = {**backend.submit(plan), **planned}
             self.log.info("transfer %s submitted: jobs %s", transfer_id, ", ".join(handle["job_ids"]) or "(none)")
         self.transfer = transfer_xcom(transfer_id, manifest_uri, report_uri, str(destination), handle)
         monitor = self._monitor(self.transfer)
@@ -177,19 +176,22 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         if not stats.rows:
             raise AirflowSkipException(f"no row failed in {self.retry_failed}: nothing to copy again")
 
-    def _plan_shards(self, options: CopyOptions, manifest_uri: str) -> ShardPlan:
-        """The shards (their count given, or planned from the manifest's size), after logging their balance."""
+    def _plan_shards(self, options: CopyOptions, manifest_uri: str) -> tuple[int, dict]:
+        """The shard count (given, or planned from the manifest's size), after logging the shards' balance, and
+        what the manifest holds: ``planned_objects`` and ``planned_bytes`` (None when some rows have no size),
+        for the progress percentages."""
         client = self.hook.get_copy_client()
 
         def rows():
             return open_manifest(client, manifest_uri)
 
+        count = total = unknown = 0
+        for row in rows():
+            count += 1
+            total += row.size or 0
+            unknown += row.size is None
         shard_count = self.shard_count
         if shard_count is None:
-            count = total = 0
-            for row in rows():
-                count += 1
-                total += row.size or 0
             shard_count = shards_for(total, count, self.target_bytes_per_shard, self.target_rows_per_shard,
                                      self.max_shards)
         plan = plan_shards(rows, int(shard_count), **planning(options))
@@ -198,7 +200,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                       plan.shard_count, sum(plan.rows), plan.unknown_sizes, sum(plan.bytes) / GiB, min(plan.rows),
                       max(plan.rows), min(plan.bytes) / GiB, max(plan.bytes) / GiB, plan.large_objects,
                       plan.dedicated_shards)
-        return plan
+        return plan.shard_count, {"planned_objects": count, "planned_bytes": None if unknown else total}
 
     def _wait(self, context, monitor: TransferMonitor) -> None:
         status = monitor.check()
