@@ -111,6 +111,15 @@ def test_write_then_read_round_trips_odd_keys_versions_and_sizes():
     assert [r.line for r in read] == list(range(1, len(rows) + 1))
 
 
+def test_sidecar_round_trips_etags_where_known():
+    rows = [ManifestRow("bkt", "a", size=3, etag='"900150983cd24fb0d6963f7d28e17f72"'), ManifestRow("bkt", "b", size=0),
+            ManifestRow("bkt", "c", size=7, etag='"e5d6b0a7b9f0c2d1a3b4c5d6e7f80912-2"')]
+    _, text, sizes = _write(rows, with_sizes=True)
+    assert sizes.splitlines() == ["3,900150983cd24fb0d6963f7d28e17f72", "0", "7,e5d6b0a7b9f0c2d1a3b4c5d6e7f80912-2"]
+    read = list(read_manifest(io.StringIO(text), io.StringIO(sizes)))
+    assert [(r.size, r.etag) for r in read] == [(r.size, r.etag) for r in rows]
+
+
 def test_write_counts_unknown_sizes_and_refuses_them_in_a_sidecar():
     rows = [ManifestRow("bkt", "a", size=10), ManifestRow("bkt", "b"), ManifestRow("bkt", "c", size=5)]
     assert _write(rows)[0] == ManifestStats(rows=3, bytes=15, unknown_sizes=1)
@@ -204,15 +213,19 @@ def test_manifest_error_pickles_with_its_fields():
     )
 
 
+EXPECTED_SIZE = "expected a decimal size in bytes and an optional ETag"
+
+
 @pytest.mark.parametrize(
     ("sizes", "message"),
     [
         (["1\n"], "m.csv line 2: no size for this row: m.csv.sizes ends after 1 sizes"),
         (["1\n", "2\n", "3\n"], "m.csv.sizes line 3: more sizes than the manifest has rows (2)"),
-        (["1\n", "x2\n"], "m.csv.sizes line 2: expected one decimal size in bytes, got 'x2'"),
-        (["1\n", "-2\n"], "m.csv.sizes line 2: expected one decimal size in bytes, got '-2'"),
-        (["1\n", "2,3\n"], "m.csv.sizes line 2: expected one decimal size in bytes, got '2,3'"),
-        (["1.5\n", "2\n"], "m.csv.sizes line 1: expected one decimal size in bytes, got '1.5'"),
+        (["1\n", "x2\n"], f"m.csv.sizes line 2: {EXPECTED_SIZE}, got 'x2'"),
+        (["1\n", "-2\n"], f"m.csv.sizes line 2: {EXPECTED_SIZE}, got '-2'"),
+        (["1\n", "2,3,4\n"], f"m.csv.sizes line 2: {EXPECTED_SIZE}, got '2,3,4'"),
+        (["1\n", "2,not an etag\n"], f"m.csv.sizes line 2: {EXPECTED_SIZE}, got '2,not an etag'"),
+        (["1.5\n", "2\n"], f"m.csv.sizes line 1: {EXPECTED_SIZE}, got '1.5'"),
         (["\n", "1\n", "2\n"], "m.csv.sizes line 1: blank line before the end of the file"),
     ],
 )

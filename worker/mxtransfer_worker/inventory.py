@@ -131,7 +131,7 @@ def select_listed(
         if skip_identical is not None:
             kept = _not_at_destination(client, source, kept, skip_identical, counts, requester_pays)
         for listed in kept:
-            yield ManifestRow(source.bucket, listed.key, size=listed.size)
+            yield ManifestRow(source.bucket, listed.key, size=listed.size, etag=listed.etag or None)
 
 
 def select_inventory(
@@ -162,7 +162,7 @@ def select_inventory(
         if base is None or not object_filter.matches(row.key[len(base):], row.size, None):
             counts.filtered_out += 1
             continue
-        yield ManifestRow(row.bucket, row.key, row.version_id, row.size)
+        yield ManifestRow(row.bucket, row.key, row.version_id, row.size, etag=row.etag)
 
 
 def check_sources(sources: Sequence[S3Uri]) -> None:

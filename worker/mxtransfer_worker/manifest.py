@@ -18,8 +18,10 @@ field). Version ids are written and read as they are. Sources:
 
 The sizes sidecar: S3 Batch Operations accepts only the 2 or 3 columns above, so object sizes (which shard
 planning needs) live in a separate object next to the manifest, named manifest + ``SIZES_SUFFIX``
-(``s3://b/m.csv`` -> ``s3://b/m.csv.sizes``): one decimal size in bytes per line, in manifest row order.
-It is written only when every row's size is known; a manifest without one has unknown sizes.
+(``s3://b/m.csv`` -> ``s3://b/m.csv.sizes``): one decimal size in bytes per line, in manifest row order,
+optionally followed by ``,`` and the object's ETag as the listing gave it (without quotes). It is written only
+when every row's size is known; a manifest without one has unknown sizes. A listed size and ETag let the
+copier copy a small object with one request (no HEAD of the source; ``CopySourceIfMatch`` pins the ETag).
 """
 
 from __future__ import annotations
@@ -60,13 +62,16 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 #: Version ids are written as they are (S3's are URL-safe); these characters would corrupt the line.
 _VERSION_BREAKS_CSV = re.compile(r'[,"\r\n]')
 _IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+#: An ETag in the sizes sidecar: S3's hex MD5 with an optional ``-parts`` suffix (other servers: similar tokens).
+_ETAG = re.compile(r"[0-9A-Za-z-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
 class ManifestRow:
-    """One object named by a manifest: its bucket, decoded key, optional version id and size (if known).
+    """One object named by a manifest: its bucket, decoded key, optional version id, size and ETag (if known).
 
     ``line`` is the row's 1-based line number in the manifest it was read from (0 when built in code).
+    ``etag`` is quoted as S3 answers it (``'"9b2c..."'``).
     """
 
     bucket: str
@@ -74,6 +79,7 @@ class ManifestRow:
     version_id: str | None = None
     size: int | None = None
     line: int = 0
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,11 +144,11 @@ def read_manifest(
     for line, fields in _records(lines, name):
         if len(fields) not in (2, 3):
             raise ManifestError(f"expected 2 or 3 columns (bucket,key[,versionId]), got {len(fields)}", name, line)
-        size = None
+        size = etag = None
         if size_records is not None:
-            size = _next_size(size_records, sizes_source, rows, name, line)
+            size, etag = _next_size(size_records, sizes_source, rows, name, line)
         version_id = fields[2] if len(fields) == 3 else None
-        yield _make_row(fields[0], fields[1], version_id, size, line, name)
+        yield _make_row(fields[0], fields[1], version_id, size, line, name, etag)
         rows += 1
     if size_records is not None:
         extra = next(size_records, None)
@@ -151,7 +157,8 @@ def read_manifest(
 
 
 def write_manifest(rows: Iterable[ManifestRow], out: TextIO, sizes_out: TextIO | None = None) -> ManifestStats:
-    """Write ``rows`` as ``bucket,encoded_key[,versionId]`` lines to ``out``, and their sizes to ``sizes_out``.
+    """Write ``rows`` as ``bucket,encoded_key[,versionId]`` lines to ``out``, and their sizes (and ETags, where
+    known) to ``sizes_out``.
 
     With ``sizes_out`` every row needs a size: a row without one raises ValueError.
     """
@@ -176,7 +183,7 @@ def write_manifest(rows: Iterable[ManifestRow], out: TextIO, sizes_out: TextIO |
         else:
             total += row.size
             if sizes_out is not None:
-                sizes_out.write(f"{row.size}\n")
+                sizes_out.write(_sidecar_line(row))
     return ManifestStats(rows=count, bytes=total, unknown_sizes=unknown)
 
 
@@ -279,15 +286,22 @@ def _without_bom(lines: Iterable[str]) -> Iterator[str]:
 
 def _next_size(
     size_records: Iterator[tuple[int, list[str]]], sizes_source: str, rows: int, name: str, line: int
-) -> int:
-    """The sidecar's size for manifest row number ``rows + 1`` (on ``line`` of ``name``)."""
+) -> tuple[int, str | None]:
+    """The sidecar's size and ETag (quoted, or None) for manifest row number ``rows + 1`` (on ``line`` of ``name``)."""
     record = next(size_records, None)
     if record is None:
         raise ManifestError(f"no size for this row: {sizes_source} ends after {rows} sizes", name, line)
     size_line, fields = record
-    if len(fields) != 1 or not _is_decimal(fields[0]):
-        raise ManifestError(f"expected one decimal size in bytes, got {','.join(fields)!r}", sizes_source, size_line)
-    return int(fields[0])
+    if len(fields) not in (1, 2) or not _is_decimal(fields[0]) or (len(fields) == 2 and not _ETAG.fullmatch(fields[1])):
+        raise ManifestError(f"expected a decimal size in bytes and an optional ETag, got {','.join(fields)!r}",
+                            sizes_source, size_line)
+    return int(fields[0]), f'"{fields[1]}"' if len(fields) == 2 else None
+
+
+def _sidecar_line(row: ManifestRow) -> str:
+    """``row``'s line in the sizes sidecar: its size, and its ETag when known."""
+    etag = row.etag.strip('"') if row.etag else ""
+    return f"{row.size},{etag}\n" if etag else f"{row.size}\n"
 
 
 def _is_decimal(text: str) -> bool:
@@ -295,7 +309,8 @@ def _is_decimal(text: str) -> bool:
 
 
 def _make_row(
-    bucket: str, encoded_key: str, version_id: str | None, size: int | None, line: int, source: str
+    bucket: str, encoded_key: str, version_id: str | None, size: int | None, line: int, source: str,
+    etag: str | None = None,
 ) -> ManifestRow:
     """A validated row: a valid bucket name, a well-encoded non-empty key; an empty version id means none."""
     if not bucket:
@@ -313,7 +328,7 @@ def _make_row(
         key = decode_key(encoded_key)
     except ValueError as error:
         raise ManifestError(str(error), source, line) from None
-    return ManifestRow(bucket, key, version_id or None, size, line)
+    return ManifestRow(bucket, key, version_id or None, size, line, etag)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -357,7 +372,9 @@ def _inventory_rows(lines: Iterable[str], columns: list[str], source: str) -> It
         if size_text and not _is_decimal(size_text):
             raise ManifestError(f"Size {size_text!r} is not a decimal number of bytes", source, line)
         size = int(size_text) if size_text else None
-        yield _make_row(field["Bucket"], field["Key"], field.get("VersionId"), size, line, source)
+        etag = field.get("ETag", "").strip('"')
+        yield _make_row(field["Bucket"], field["Key"], field.get("VersionId"), size, line, source,
+                        f'"{etag}"' if etag else None)
 
 
 def _parse_uri(uri: str) -> S3Uri:
@@ -409,5 +426,5 @@ def _sizes_while_known(rows: Iterable[ManifestRow], sizes_out: TextIO) -> Iterat
     for row in rows:
         known = known and row.size is not None
         if known:
-            sizes_out.write(f"{row.size}\n")
+            sizes_out.write(_sidecar_line(row))
         yield row
