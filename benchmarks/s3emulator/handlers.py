@@ -298,7 +298,8 @@ class S3App:
 
     @staticmethod
     def _check_write_conditions(context: Context, existing: ObjectRecord | None) -> None:
-        """``If-None-Match: *`` and ``If-Match`` on PutObject and CompleteMultipartUpload (conditional writes)."""
+        """``If-None-Match: *`` and ``If-Match`` on PutObject, CopyObject and CompleteMultipartUpload (conditional
+        writes)."""
         if_none_match = context.headers.get("if-none-match")
         if if_none_match is not None and existing is not None:
             raise errors.precondition_failed("If-None-Match")
@@ -692,8 +693,10 @@ class S3App:
             attributes["tags"] = dict(source.tags)
         if algorithm is None:
             algorithm = source.checksum_algorithm or "CRC64NVME"
+        self._check_write_conditions(context, bucket.objects.get(context.key))
         await self._transfer(context, source.size)
         bucket = self._bucket(context)
+        self._check_write_conditions(context, bucket.objects.get(context.key))  # S3 decides when the copy lands
         content = source.content
         record = ObjectRecord(
             context.key, content, self.store.md5(content), time.time(), context.account,

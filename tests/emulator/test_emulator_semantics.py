@@ -221,6 +221,21 @@ def test_complete_if_none_match_refuses_to_overwrite(emulator, emu_client, emu_b
     assert client.head_object(Bucket=bucket, Key="dst")["ContentLength"] == 1
 
 
+def test_copy_object_if_none_match_and_if_match_guard_the_destination(emu_client, emu_bucket):
+    client, bucket = emu_client, emu_bucket
+    client.put_object(Bucket=bucket, Key="src", Body=b"new bytes")
+    existing = client.put_object(Bucket=bucket, Key="dst", Body=b"old")["ETag"]
+    error = error_of(lambda: client.copy_object(Bucket=bucket, Key="dst", CopySource=f"{bucket}/src", IfNoneMatch="*"))
+    assert (error["Status"], error["Code"]) == (412, "PreconditionFailed")
+    error = error_of(lambda: client.copy_object(Bucket=bucket, Key="dst", CopySource=f"{bucket}/src", IfMatch='"0123"'))
+    assert (error["Status"], error["Code"]) == (412, "PreconditionFailed")
+    assert client.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
+    client.copy_object(Bucket=bucket, Key="dst", CopySource=f"{bucket}/src", IfMatch=existing)
+    client.copy_object(Bucket=bucket, Key="fresh", CopySource=f"{bucket}/src", IfNoneMatch="*")
+    assert client.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"new bytes"
+    assert client.get_object(Bucket=bucket, Key="fresh")["Body"].read() == b"new bytes"
+
+
 def test_listing_fifty_thousand_virtual_keys(emulator, emu_client, emu_bucket):
     keys = [f"{prefix}/{index:05d}.mxf" for prefix in ("a", "b", "c", "d") for index in range(12_500)]
     emulator.put_virtual_objects(emu_bucket, ((key, 1 * GiB) for key in reversed(keys)))
