@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--overwrite", action="store_true", help="replace destinations that differ from the source")
     copy.add_argument("--no-copy-tags", dest="copy_tags", action="store_false")
     copy.add_argument("--no-copy-annotations", dest="copy_annotations", action="store_false")
+    copy.add_argument("--conditional-copy", action=argparse.BooleanOptionalAction, default=None,
+                      help="whether the endpoint honours If-None-Match on CopyObject, so a small listed object is "
+                      "copied with one request (default: only for AWS's S3 endpoints)")
+    copy.add_argument("--no-native-client", dest="native_client", action="store_false",
+                      help="send copy requests through boto3 instead of awscrt's native S3 client")
     defaults = CopyOptions(destination_bucket="unused")
     copy.add_argument("--multipart-threshold", type=parse_size, default=defaults.multipart_threshold)
     copy.add_argument("--part-size", type=parse_size, default=defaults.part_size)
@@ -104,7 +109,8 @@ def options_from_args(args: argparse.Namespace) -> CopyOptions:
         storage_class=args.storage_class, sse=args.sse, sse_kms_key_id=args.sse_kms_key_id, acl=args.acl,
         expected_source_owner=args.expected_source_owner, expected_destination_owner=args.expected_destination_owner,
         requester_pays=args.requester_pays, overwrite=args.overwrite, copy_tags=args.copy_tags,
-        copy_annotations=args.copy_annotations, multipart_threshold=args.multipart_threshold,
+        copy_annotations=args.copy_annotations, conditional_copy=args.conditional_copy,
+        native_client=args.native_client, multipart_threshold=args.multipart_threshold,
         part_size=args.part_size, object_concurrency=args.object_concurrency,
         part_concurrency=args.part_concurrency, max_attempts=args.max_attempts,
         split_objects_over=args.split_objects_over,
@@ -129,7 +135,10 @@ def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options
     arguments += [flag for flag, wanted in (("--requester-pays", options.requester_pays),
                                             ("--overwrite", options.overwrite),
                                             ("--no-copy-tags", not options.copy_tags),
-                                            ("--no-copy-annotations", not options.copy_annotations)) if wanted]
+                                            ("--no-copy-annotations", not options.copy_annotations),
+                                            ("--conditional-copy", options.conditional_copy is True),
+                                            ("--no-conditional-copy", options.conditional_copy is False),
+                                            ("--no-native-client", not options.native_client)) if wanted]
     return arguments
 
 

@@ -24,6 +24,7 @@ from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
 from .parts import ObjectTooLargeError, choose_part_size, part_ranges
+from .s3client import is_aws_endpoint
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
 #: The error code of rows a stopping worker did not finish (temporary: the next attempt resumes them).
@@ -163,12 +164,24 @@ class ObjectCopier:
 
     With ``checkpoints``, a multipart copy keeps a checkpoint while it runs and resumes from it: an interrupted
     copy (``stop`` requested) keeps its upload for the next attempt. Without, every unfinished upload is
-    aborted. Thread-safe: one copier serves all the object threads of a shard run.
+    aborted. ``copy_client`` sends the CopyObject and UploadPartCopy requests (e.g. a ``crt_copy.CrtCopyClient``;
+    by default ``client``, which sends everything else). Thread-safe: one copier serves all the object threads
+    of a shard run.
+
+    Requests per small object: where the endpoint honours ``If-None-Match`` on CopyObject
+    (``options.conditional_copy``) and the manifest lists the object's size and ETag, one conditional CopyObject
+    (``CopySourceIfMatch`` the listed ETag, verified by the ETag in its answer); only when S3 refuses it (the
+    destination exists, or the source changed since the listing) do HEADs of both sides decide between skip,
+    refuse and copy. Elsewhere a HEAD of the destination guards it first: 2 requests with a listed ETag, 3
+    without (HEAD of the source too).
     """
 
     def __init__(self, client, options: CopyOptions, part_executor: Executor,
-                 checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None):
+                 checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, copy_client=None):
         self.client = client
+        self.copy_client = copy_client or client
+        self.conditional_copy = (options.conditional_copy if options.conditional_copy is not None
+                                 else is_aws_endpoint(client))
         self.options = options
         self.part_executor = part_executor
         self.checkpoints = checkpoints
@@ -213,10 +226,19 @@ class ObjectCopier:
         if row.bucket == options.destination_bucket and row.key == destination_key:
             raise CopyError("SameSourceAndDestination", f"{self._source_uri(row)} is its own destination; "
                             "choose another destination bucket or prefix")
-        source = self.head_source(row)
-        size = source["ContentLength"]
-        self._check_copyable(row, source)
+        listed = self._listed_source(row)
+        if listed and self.conditional_copy:
+            try:
+                return self._copy_new(row, listed, destination_key)
+            except ClientError as error:
+                if classify(error, "").code != "PreconditionFailed":
+                    raise
+                listed = None  # the destination exists or the source changed since the listing: look at both
+        source = listed or self._head_copyable_source(row)
         destination = self._head_destination(destination_key)
+        if destination is not None and source is listed:
+            source = self._head_copyable_source(row)  # comparing with a destination needs the source's checksums
+        size = source["ContentLength"]
         condition = {"IfNoneMatch": "*"}
         if destination is not None:
             reason = _same_content(source, destination)
@@ -239,11 +261,38 @@ class ObjectCopier:
                 )
             condition = {"IfMatch": destination["ETag"]}  # replace exactly what we looked at, nothing newer
         if size <= options.multipart_threshold:
-            method, answer = "CopyObject", self._copy_object(row, source, destination_key, condition)
-        else:
-            method, answer = self._copy_multipart(row, source, destination_key, condition), None
-        verified = self._verify(row, source, destination_key, method, answer)
-        return SUCCEEDED, f"{method}; verified {verified}", size
+            return self._copy_small(row, source, destination_key, condition)
+        method = self._copy_multipart(row, source, destination_key, condition)
+        return SUCCEEDED, f"{method}; verified {self._verify(row, source, destination_key, method)}", size
+
+    def _listed_source(self, row: ManifestRow) -> dict | None:
+        """What the manifest knows of a small source (size and ETag from the listing), as a stand-in for its HEAD;
+        None when it does not know both, or the object is copied by parts (which needs its headers and tags)."""
+        if row.etag is None or row.size is None or row.size > self.options.multipart_threshold:
+            return None
+        return {"ContentLength": row.size, "ETag": row.etag}
+
+    def _head_copyable_source(self, row: ManifestRow) -> dict:
+        source = self.head_source(row)
+        self._check_copyable(row, source)
+        return source
+
+    def _copy_new(self, row: ManifestRow, listed: dict, destination_key: str) -> tuple[str, str, int]:
+        """The one-request copy of a listed small object to a key that must not exist yet (``If-None-Match``);
+        raises ``ClientError`` PreconditionFailed when the destination exists or the source's ETag changed."""
+        return self._copy_small(row, listed, destination_key, {"IfNoneMatch": "*"})
+
+    def _copy_small(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> tuple[str, str, int]:
+        """CopyObject, verified from its answer. When the answer cannot settle it and ``source`` is only what the
+        manifest listed (no checksums: e.g. SSE-KMS, whose ETags are no MD5), HEAD the source and verify fully."""
+        answer = self._copy_object(row, source, destination_key, condition)
+        verdict = self._content_verdict(row, source, answer, destination_key, "CopyObject")
+        if verdict:
+            return SUCCEEDED, f"CopyObject; verified {verdict} in the copy's response", source["ContentLength"]
+        if "LastModified" not in source:  # listed, not a HEAD answer
+            source = self.head_source(row)
+        verified = self._verify(row, source, destination_key, "CopyObject")
+        return SUCCEEDED, f"CopyObject; verified {verified}", source["ContentLength"]
 
     def head_source(self, row: ManifestRow) -> dict:
         """HEAD the source object (with checksums); a missing bucket or key raises a ``CopyError`` naming it."""
@@ -348,7 +397,7 @@ class ObjectCopier:
         }
         if self.options.copy_annotations:
             args["AnnotationDirective"] = "COPY"
-        response = self.client.copy_object(**args)
+        response = self.copy_client.copy_object(**args)
         return {**response["CopyObjectResult"], "ServerSideEncryption": response.get("ServerSideEncryption", "")}
 
     def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
@@ -530,8 +579,8 @@ class ObjectCopier:
         that botocore's retries could not get through does not cost the parts already copied."""
         for attempt in range(1, self.options.max_attempts + 1):
             try:
-                answer = self.client.upload_part_copy(**base_args, PartNumber=number,
-                                                      CopySourceRange=f"bytes={first}-{last}")
+                answer = self.copy_client.upload_part_copy(**base_args, PartNumber=number,
+                                                           CopySourceRange=f"bytes={first}-{last}")
                 return _completed_part(number, answer["CopyPartResult"])
             except (ClientError, BotoCoreError) as raw:
                 source = base_args["CopySource"]
@@ -597,15 +646,10 @@ class ObjectCopier:
                 return
 
     # -- verification ---------------------------------------------------------------------------------------
-    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str,
-                answer: dict | None = None) -> str:
-        """Compare the copy with the source. A full-object checksum or MD5 ETag in the copy request's own
-        ``answer`` settles it without another request (equal content implies equal size); otherwise HEAD the
-        copy and compare its size, then its checksum or ETag where they are comparable."""
-        if answer is not None:
-            verdict = self._content_verdict(row, source, answer, destination_key, method)
-            if verdict:
-                return f"{verdict} in the copy's response"
+    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str) -> str:
+        """Compare the copy with the source by a HEAD of the copy: its size, then its checksum or ETag where they
+        are comparable. (A CopyObject answer that carries a comparable checksum or MD5 ETag settles it without
+        this request: see ``_copy_small``.)"""
         copy = self._head_destination(destination_key)
         if copy is None or copy["ContentLength"] != source["ContentLength"]:
             found = "nothing" if copy is None else f"{copy['ContentLength']:,} bytes"

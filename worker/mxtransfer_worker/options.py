@@ -40,10 +40,17 @@ class CopyOptions:
     copy_tags: bool = True
     #: Copy S3 object annotations (multipart copies list and re-put them after completion).
     copy_annotations: bool = True
+    #: Whether the endpoint honours ``If-None-Match: *`` on CopyObject (refuses to replace an existing key). Then
+    #: a small object the manifest lists with its size and ETag is copied with that one request, and only a
+    #: refusal (412) is looked into with HEADs. None: true for AWS's S3 endpoints only. Never set it true for an
+    #: endpoint that ignores the header (moto 5.2.5 does): a differing destination would be overwritten.
+    conditional_copy: bool | None = None
+    #: Send CopyObject and UploadPartCopy through awscrt's native S3 client (``crt_copy``) instead of boto3.
+    native_client: bool = True
     multipart_threshold: int = 256 * MiB
     part_size: int = 64 * MiB
     object_concurrency: int = 32
-    part_concurrency: int = 32
+    part_concurrency: int = 128
     #: Objects of at least this many bytes get shards of their own, and spare shards of the array job copy
     #: parts of them side by side (``split.py``); None leaves that to ``sharding``'s default (64 GiB, one shard
     #: per object, no splitting).

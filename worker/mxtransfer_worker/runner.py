@@ -7,6 +7,7 @@ from typing import Callable, Iterable
 
 from .checkpoints import CheckpointStore
 from .copier import CopyResult, ObjectCopier, StopSignal
+from .crt_copy import CrtCopyClient
 from .manifest import ManifestRow
 from .options import CopyOptions
 
@@ -16,7 +17,8 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
     """Copy every row, ``options.object_concurrency`` objects at a time, and hand each result to ``on_result``
     (always called from this thread, in completion order). Rows are pulled lazily, so a manifest of millions of
     rows never sits in memory. Object threads wait on part threads, never the reverse, so the pools cannot
-    deadlock. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``).
+    deadlock. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``). With ``options.native_client`` the
+    copy requests go through awscrt's native client (``crt_copy``), everything else through ``client``.
 
     Once ``stop`` is requested no more rows are pulled, and rows already pulled but unfinished are reported as
     ``Interrupted``; part requests still in flight after the grace period are abandoned, not awaited. Returns
@@ -25,7 +27,8 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
     window = 2 * options.object_concurrency
     part_pool = ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-part")
     object_pool = ThreadPoolExecutor(options.object_concurrency, thread_name_prefix="mxtransfer-object")
-    copier = ObjectCopier(client, options, part_pool, checkpoints, stop)
+    copy_client = CrtCopyClient(client, options.connections) if options.native_client else None
+    copier = ObjectCopier(client, options, part_pool, checkpoints, stop, copy_client)
     in_flight: set[Future] = set()
 
     def drain(until: int) -> None:
@@ -46,3 +49,5 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
         drain(0)
         object_pool.shutdown()
         part_pool.shutdown(wait=not stop.expired, cancel_futures=True)
+        if copy_client is not None:
+            copy_client.close()

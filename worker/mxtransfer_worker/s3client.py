@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -36,3 +37,9 @@ def make_s3_client(max_pool_connections: int = 64, endpoint_url: str | None = No
     )
     return (session or boto3.session.Session()).client("s3", endpoint_url=endpoint_url, region_name=region_name,
                                                        config=config, verify=verify)
+
+
+def is_aws_endpoint(client) -> bool:
+    """Whether ``client`` talks to AWS's own S3 (``*.amazonaws.com``), not an S3-compatible server."""
+    host = urlsplit(client.meta.endpoint_url).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))

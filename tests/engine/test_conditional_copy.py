@@ -1,0 +1,152 @@
+"""The one-request copy of a listed small object (``If-None-Match: *`` on CopyObject) and its refusals.
+
+The S3 emulator honours ``If-None-Match``/``If-Match`` on CopyObject as S3 does, so these run there, through the
+engine's awscrt copy client. moto 5.2.5 ignores the header: on moto the engine must keep the destination HEAD,
+which the last tests check.
+"""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+import pytest
+
+from mxtransfer_worker.copier import FAILED, SKIPPED, SUCCEEDED, ObjectCopier
+from mxtransfer_worker.manifest import ManifestRow
+from mxtransfer_worker.options import CopyOptions
+from mxtransfer_worker.runner import copy_rows
+from mxtransfer_worker.s3client import make_s3_client
+
+from benchmarks.s3emulator import S3Emulator
+
+ONE_REQUEST = "CopyObject; verified ETag (MD5) in the copy's response"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0) as instance:
+        yield instance
+
+
+@pytest.fixture
+def buckets(emulator, request):
+    source, destination = f"src-{id(request)}", f"dst-{id(request)}"
+    emulator.create_bucket(source)
+    emulator.create_bucket(destination)
+    return source, destination
+
+
+def listed_rows(client, bucket: str) -> list[ManifestRow]:
+    """The source's rows as the inventory writes them: with the listing's size and ETag."""
+    return [ManifestRow(bucket, item["Key"], size=item["Size"], etag=item["ETag"])
+            for item in client.list_objects_v2(Bucket=bucket)["Contents"]]
+
+
+def run(client, rows, options) -> dict:
+    results = []
+    copy_rows(client, rows, options, results.append)
+    return {result.row.key: result for result in results}
+
+
+def operations(emulator) -> dict:
+    return dict(emulator.stats()["operations"])
+
+
+def requests_since(emulator, before: dict) -> dict:
+    return {name: count - before.get(name, 0) for name, count in operations(emulator).items()
+            if count != before.get(name, 0)}
+
+
+def test_listed_small_objects_are_copied_with_one_request_each_and_verified(emulator, buckets):
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    for index in range(20):
+        client.put_object(Bucket=source, Key=f"clip {index}.mov", Body=os.urandom(100 + index),
+                          Metadata={"take": str(index)}, ContentType="video/quicktime")
+    client.put_object_tagging(Bucket=source, Key="clip 0.mov", Tagging={"TagSet": [{"Key": "rights", "Value": "eu"}]})
+    rows = listed_rows(client, source)
+    before = operations(emulator)
+    results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                            copy_annotations=False))
+    assert {result.status for result in results.values()} == {SUCCEEDED}
+    assert {result.message for result in results.values()} == {ONE_REQUEST}
+    assert requests_since(emulator, before) == {"CopyObject": 20}
+    for index in range(20):
+        key = f"clip {index}.mov"
+        copied = client.get_object(Bucket=destination, Key=key)
+        assert copied["Body"].read() == client.get_object(Bucket=source, Key=key)["Body"].read()
+        assert (copied["Metadata"], copied["ContentType"]) == ({"take": str(index)}, "video/quicktime")
+    assert client.get_object_tagging(Bucket=destination, Key="clip 0.mov")["TagSet"] == [
+        {"Key": "rights", "Value": "eu"}]
+
+
+def test_rerun_skips_identical_refuses_differing_and_leaves_them_untouched(emulator, buckets):
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    client.put_object(Bucket=source, Key="same.wav", Body=b"same bytes")
+    client.put_object(Bucket=source, Key="differs.wav", Body=b"the source's bytes")
+    client.copy_object(Bucket=destination, Key="same.wav", CopySource={"Bucket": source, "Key": "same.wav"})
+    client.put_object(Bucket=destination, Key="differs.wav", Body=b"someone else's")
+    rows = listed_rows(client, source)
+    before = operations(emulator)
+    results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                            copy_annotations=False))
+    # each row: the refused conditional copy, then a HEAD of each side to tell skip from refuse
+    assert requests_since(emulator, before) == {"CopyObject": 2, "HeadObject": 4}
+    assert (results["same.wav"].status, results["same.wav"].message) == (
+        SKIPPED, "destination already matches (same size and CRC64NVME)")
+    assert (results["differs.wav"].status, results["differs.wav"].error_code) == (FAILED, "DestinationExists")
+    assert client.get_object(Bucket=destination, Key="differs.wav")["Body"].read() == b"someone else's"
+
+
+def test_overwrite_replaces_a_differing_destination_after_the_refusal(emulator, buckets):
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    client.put_object(Bucket=source, Key="a.mxf", Body=b"new")
+    client.put_object(Bucket=destination, Key="a.mxf", Body=b"old and longer")
+    results = run(client, listed_rows(client, source), CopyOptions(
+        destination_bucket=destination, conditional_copy=True, overwrite=True, copy_annotations=False))
+    assert results["a.mxf"].status == SUCCEEDED, results["a.mxf"].message
+    assert client.get_object(Bucket=destination, Key="a.mxf")["Body"].read() == b"new"
+
+
+def test_source_changed_since_the_listing_is_copied_as_it_is_now_and_verified(emulator, buckets):
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    client.put_object(Bucket=source, Key="edit.mov", Body=b"first cut")
+    rows = listed_rows(client, source)
+    client.put_object(Bucket=source, Key="edit.mov", Body=b"final cut, longer")
+    results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                            copy_annotations=False))
+    assert results["edit.mov"].status == SUCCEEDED, results["edit.mov"].message
+    assert client.get_object(Bucket=destination, Key="edit.mov")["Body"].read() == b"final cut, longer"
+    assert results["edit.mov"].bytes == len(b"final cut, longer")
+
+
+def test_missing_listed_source_fails_its_row_clearly(emulator, buckets):
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    row = ManifestRow(source, "gone.mov", size=5, etag='"0123456789abcdef0123456789abcdef"')
+    results = run(client, [row], CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                             copy_annotations=False, max_attempts=1))
+    assert (results["gone.mov"].status, results["gone.mov"].error_code, results["gone.mov"].temporary) == (
+        FAILED, "NoSuchKey", False)
+    assert f"s3://{source}/gone.mov" in results["gone.mov"].message
+
+
+def test_conditional_copy_defaults_to_aws_endpoints_only(s3_server):
+    options = CopyOptions(destination_bucket="dst", copy_annotations=False)
+    aws = boto3.session.Session().client("s3", region_name="eu-west-1",
+                                         endpoint_url="https://s3.eu-west-1.amazonaws.com")  # never contacted
+    assert ObjectCopier(aws, options, None).conditional_copy is True
+    assert ObjectCopier(make_s3_client(endpoint_url=s3_server), options, None).conditional_copy is False
+
+
+def test_on_moto_which_ignores_if_none_match_a_differing_destination_is_still_refused(s3, make_bucket):
+    source, destination = make_bucket("src"), make_bucket("dst")
+    s3.put_object(Bucket=source, Key="take.mov", Body=b"source")
+    s3.put_object(Bucket=destination, Key="take.mov", Body=b"destination")
+    results = run(s3, listed_rows(s3, source), CopyOptions(destination_bucket=destination, copy_annotations=False))
+    assert (results["take.mov"].status, results["take.mov"].error_code) == (FAILED, "DestinationExists")
+    assert s3.get_object(Bucket=destination, Key="take.mov")["Body"].read() == b"destination"
