@@ -67,12 +67,15 @@ def _row(tool: str, workers: int = 1, **values) -> dict:
             and not tool.startswith(ENGINE_TOOL), "extrapolated": False, **values}
 
 
-def _upload_manifest(url: str, scenario: Scenario) -> None:
-    from mxtransfer_worker.manifest import ManifestRow, upload_manifest
+def upload_listed_manifest(url: str) -> None:
+    """The engine's manifest as the inventory step writes it: from a listing of the source, with sizes and ETags."""
+    from mxtransfer_worker.inventory import select_listed
+    from mxtransfer_worker.manifest import upload_manifest
     from mxtransfer_worker.s3client import make_s3_client
+    from mxtransfer_worker.s3uri import S3Uri
 
     client = make_s3_client(endpoint_url=url)
-    upload_manifest(client, (ManifestRow(SOURCE, key, size=size) for key, size in scenario.objects), MANIFEST)
+    upload_manifest(client, select_listed(client, [S3Uri(SOURCE, "")]), MANIFEST)
 
 
 def _run_tool(server: EmulatorProcess, scenario: Scenario, tool: Tool, workers: int, number: int,
@@ -147,7 +150,7 @@ def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[d
         server.call("populate", SOURCE, scenario.objects)
         server.call("create_bucket", CONTROL_BUCKET)
         if scenario.kind == "copy" and any(tool.name == ENGINE_TOOL for tool in tools):
-            _upload_manifest(server.url, scenario)
+            upload_listed_manifest(server.url)
         for tool in tools:
             runnable = tool.listing if scenario.kind == "list" else tool.copy
             if runnable is None:

@@ -1,7 +1,8 @@
 """Where the engine's CPU goes per small-object copy: ``python -m benchmarks.bench_profile [--objects N]``.
 
-Runs ``copy_rows`` (the engine's default options, as the worker CLI builds them) on N objects of 1 MiB with the
-``small`` scenario's emulator settings in a child process, twice: once alone, for its CPU per copy and requests
+Runs ``copy_rows`` (the engine's default options, as the worker CLI builds them, with ``--conditional-copy`` as
+``make bench`` runs it) on N objects of 1 MiB, read from a manifest listed by the inventory step (sizes and
+ETags), with the ``small`` scenario's emulator settings in a child process, twice: once alone, for its CPU per copy and requests
 per copy, and once sampled by py-spy (``--gil``: only the thread that holds the GIL, i.e. Python's CPU;
 installed in ``.bench-venv`` by ``make bench``) for the share of samples per source file (inclusive: a file
 counts once per sample when any of its frames is on the stack) and per leaf function (self time).
@@ -21,22 +22,25 @@ from pathlib import Path
 
 from benchmarks.suite.scenarios import S3_LIKE, MiB
 from benchmarks.suite.server import EmulatorProcess
-from benchmarks.suite.tools import BENCH_VENV, base_env
+from benchmarks.bench import SOURCE, upload_listed_manifest
+from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, MANIFEST, base_env
 
-SOURCE = "bench-src"
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:]*)(?::\d+)?\)$")
 
 
 def child(count: int) -> None:
-    """Copy ``count`` objects with ``copy_rows`` and the engine's defaults (the endpoint from the environment)."""
-    from mxtransfer_worker.manifest import ManifestRow
+    """Copy ``count`` objects with ``copy_rows`` and the engine's defaults (the endpoint from the environment),
+    streaming the rows from the manifest the inventory step wrote (sizes and ETags in its sidecar), on an
+    endpoint that honours conditional copies, as the worker does."""
+    from mxtransfer_worker.manifest import open_manifest
     from mxtransfer_worker.options import CopyOptions
     from mxtransfer_worker.runner import copy_rows
     from mxtransfer_worker.s3client import make_s3_client
 
-    options = CopyOptions(destination_bucket=os.environ["BENCH_DESTINATION"], copy_annotations=False)
+    options = CopyOptions(destination_bucket=os.environ["BENCH_DESTINATION"], copy_annotations=False,
+                          conditional_copy=True)
     client = make_s3_client(max_pool_connections=options.connections)
-    rows = (ManifestRow(SOURCE, f"small/{index:07d}", size=MiB) for index in range(count))
+    rows = open_manifest(client, MANIFEST)
     failed = []
     copy_rows(client, rows, options, lambda result: failed.append(result) if result.status == "failed" else None)
     if failed:
@@ -103,6 +107,9 @@ def main() -> None:
     command = [sys.executable, "-m", "benchmarks.bench_profile", "--child", "--objects", str(args.objects)]
     with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as scratch:
         server.call("populate", SOURCE, [(f"small/{index:07d}", MiB) for index in range(args.objects)])
+        server.call("create_bucket", CONTROL_BUCKET)
+        os.environ.update(base_env(server.url, Path(scratch)))  # dummy credentials for the manifest upload
+        upload_listed_manifest(server.url)
         plain = _run(server, command, args.objects, "bench-dst-plain", Path(scratch))
         summary = (f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
                    f" {S3_LIKE['latency_s'] * 1000:g} ms latency: {plain['wall']:.1f} s wall,"

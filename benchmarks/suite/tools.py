@@ -92,7 +92,9 @@ def _python_module(module: str, *args: str) -> list[str]:
 
 
 def _engine_copy(job: Job, *flags: str) -> list[Process]:
-    return [Process([str(ENGINE), "copy", "--no-copy-annotations", "--manifest", MANIFEST,
+    # --conditional-copy: the emulator honours If-None-Match on CopyObject as S3 does (the engine assumes so only
+    # for AWS's endpoints by itself)
+    return [Process([str(ENGINE), "copy", "--no-copy-annotations", "--conditional-copy", "--manifest", MANIFEST,
                      "--destination", f"s3://{job.destination}/",
                      "--report", f"s3://{CONTROL_BUCKET}/reports/{job.destination}/",
                      "--shard-index", str(index), "--shard-count", str(job.workers), *flags])
