@@ -17,6 +17,7 @@ from mxtransfer_worker.manifest import ManifestRow
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.runner import copy_rows
 from mxtransfer_worker.s3client import make_s3_client
+from mxtransfer_worker.throttle import AimdLimiter, RequestGovernor
 
 from benchmarks.s3emulator import S3Emulator
 
@@ -150,3 +151,21 @@ def test_on_moto_which_ignores_if_none_match_a_differing_destination_is_still_re
     results = run(s3, listed_rows(s3, source), CopyOptions(destination_bucket=destination, copy_annotations=False))
     assert (results["take.mov"].status, results["take.mov"].error_code) == (FAILED, "DestinationExists")
     assert s3.get_object(Bucket=destination, Key="take.mov")["Body"].read() == b"destination"
+
+
+def test_requests_of_the_native_copy_client_are_governed_and_counted(emulator, buckets):
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    for index in range(3):
+        client.put_object(Bucket=source, Key=f"k{index}", Body=b"x")
+    rows = listed_rows(client, source)
+    governor = RequestGovernor(AimdLimiter(8))
+    governor.attach(client)
+    try:
+        results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                                copy_annotations=False))
+    finally:
+        governor.detach(client)
+    assert {result.message for result in results.values()} == {ONE_REQUEST}
+    assert governor.counts()["requests"] == 3
+    assert governor.limiter.in_use == 0

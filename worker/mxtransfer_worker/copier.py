@@ -270,7 +270,7 @@ class ObjectCopier:
         None when it does not know both, or the object is copied by parts (which needs its headers and tags)."""
         if row.etag is None or row.size is None or row.size > self.options.multipart_threshold:
             return None
-        return {"ContentLength": row.size, "ETag": row.etag}
+        return {"ContentLength": row.size, "ETag": row.etag, "Listed": True}
 
     def _head_copyable_source(self, row: ManifestRow) -> dict:
         source = self.head_source(row)
@@ -286,12 +286,9 @@ class ObjectCopier:
         """CopyObject, verified from its answer. When the answer cannot settle it and ``source`` is only what the
         manifest listed (no checksums: e.g. SSE-KMS, whose ETags are no MD5), HEAD the source and verify fully."""
         answer = self._copy_object(row, source, destination_key, condition)
-        verdict = self._content_verdict(row, source, answer, destination_key, "CopyObject")
-        if verdict:
-            return SUCCEEDED, f"CopyObject; verified {verdict} in the copy's response", source["ContentLength"]
-        if "LastModified" not in source:  # listed, not a HEAD answer
+        if source.get("Listed") and not self._content_verdict(row, source, answer, destination_key, "CopyObject"):
             source = self.head_source(row)
-        verified = self._verify(row, source, destination_key, "CopyObject")
+        verified = self._verify(row, source, destination_key, "CopyObject", answer)
         return SUCCEEDED, f"CopyObject; verified {verified}", source["ContentLength"]
 
     def head_source(self, row: ManifestRow) -> dict:
@@ -646,10 +643,15 @@ class ObjectCopier:
                 return
 
     # -- verification ---------------------------------------------------------------------------------------
-    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str) -> str:
-        """Compare the copy with the source by a HEAD of the copy: its size, then its checksum or ETag where they
-        are comparable. (A CopyObject answer that carries a comparable checksum or MD5 ETag settles it without
-        this request: see ``_copy_small``.)"""
+    def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str,
+                answer: dict | None = None) -> str:
+        """Compare the copy with the source. A full-object checksum or MD5 ETag in the copy request's own
+        ``answer`` settles it without another request (equal content implies equal size); otherwise HEAD the
+        copy and compare its size, then its checksum or ETag where they are comparable."""
+        if answer is not None:
+            verdict = self._content_verdict(row, source, answer, destination_key, method)
+            if verdict:
+                return f"{verdict} in the copy's response"
         copy = self._head_destination(destination_key)
         if copy is None or copy["ContentLength"] != source["ContentLength"]:
             found = "nothing" if copy is None else f"{copy['ContentLength']:,} bytes"

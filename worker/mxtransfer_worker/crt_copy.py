@@ -10,23 +10,29 @@ S3's error code for a failure (``errors.classify`` needs nothing new). Error ans
 parser; success answers (a flat result element and a few headers) are read here, since botocore's generic
 parser costs more CPU than the whole native request. boto3 stays the client for everything else (HEADs,
 multipart control calls, listings).
+
+Each request emits botocore's ``before-send.s3.<Operation>`` and ``response-received.s3.<Operation>`` events on
+the boto3 client's event system, so what observes that client's requests there (``throttle.RequestGovernor``:
+its limit on requests in flight and its counts) observes these too; return values of the handlers are not used.
+The native client retries 5xx and SlowDown answers itself (with backoff and jitter): those events see each
+request once, with its final outcome.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from xml.sax.saxutils import unescape
 
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpHeaders, HttpRequest
-from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
-from awscrt.s3 import S3Client, S3RequestTlsMode, S3RequestType, S3ResponseError
-from botocore.awsrequest import HeadersDict
+from awscrt.s3 import S3RequestType, S3ResponseError
+from botocore.awsrequest import AWSPreparedRequest, HeadersDict
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 from botocore.parsers import create_parser
-from s3transfer.crt import BotocoreCRTCredentialsWrapper
+
+from .native_s3 import NativeS3
 
 #: The operations sent through the native client, by the boto3 method name that callers use.
 OPERATIONS = {"copy_object": "CopyObject", "upload_part_copy": "UploadPartCopy"}
@@ -105,22 +111,12 @@ class CrtCopyClient:
 
     def __init__(self, client, connections: int) -> None:
         meta = client.meta
-        endpoint = urlsplit(meta.endpoint_url)
-        self._host = endpoint.netloc
-        self._base_path = endpoint.path.rstrip("/")
-        s3_config = meta.config.s3 or {}
-        self._path_style = s3_config.get("addressing_style") == "path"
+        self._native = NativeS3(client, connections)
+        self._events = meta.events
         self._timeout = meta.config.read_timeout
         self._operations = {method: _Operation(meta.service_model.operation_model(name))
                             for method, name in OPERATIONS.items()}
         self._parser = create_parser("rest-xml")  # thread-safe: one serves all threads of a boto3 client
-        credentials = BotocoreCRTCredentialsWrapper(client._get_credentials())  # as boto3's own CRT transfer does
-        event_loops = EventLoopGroup()
-        self._crt = S3Client(
-            bootstrap=ClientBootstrap(event_loops, DefaultHostResolver(event_loops)), region=meta.region_name,
-            tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
-            credential_provider=credentials.to_crt_credentials_provider(),
-            max_active_connections_override=connections)
 
     def copy_object(self, **args) -> dict:
         return self._send("copy_object", args)
@@ -129,15 +125,11 @@ class CrtCopyClient:
         return self._send("upload_part_copy", args)
 
     def close(self) -> None:
-        self._crt = None
+        self._native = None
 
     # -- one request -----------------------------------------------------------------------------------------
     def _request(self, operation: _Operation, args: dict) -> HttpRequest:
-        bucket, key = args["Bucket"], quote(args["Key"], safe="/~")
-        if self._path_style or "." in bucket:
-            host, path = self._host, f"{self._base_path}/{bucket}/{key}"
-        else:
-            host, path = f"{bucket}.{self._host}", f"{self._base_path}/{key}"
+        host, path = self._native.address(args["Bucket"], quote(args["Key"], safe="/~"))
         query = [f"{operation.query[name]}={quote(str(value), safe='')}" for name, value in args.items()
                  if name in operation.query]
         if query:
@@ -153,14 +145,33 @@ class CrtCopyClient:
 
     def _send(self, method: str, args: dict) -> dict:
         operation = self._operations[method]
+        http_request = self._request(operation, args)
+        self._events.emit(f"before-send.s3.{operation.name}", request=AWSPreparedRequest(
+            http_request.method, f"{self._native.scheme}://{http_request.headers.get('Host')}{http_request.path}",
+            dict(http_request.headers), None, False))
+        parsed = exception = None
+        try:
+            parsed = self._answer(operation, http_request)
+            return parsed
+        except ClientError as error:
+            parsed = error.response
+            raise
+        except Exception as error:
+            exception = error
+            raise
+        finally:
+            self._events.emit(f"response-received.s3.{operation.name}", exception=exception, response_dict=None,
+                              parsed_response=parsed, context={})
+
+    def _answer(self, operation: _Operation, http_request: HttpRequest) -> dict:
         answer: dict = {}
         body: list[bytes] = []
 
         def on_headers(status_code, headers, **_):
             answer["status_code"], answer["headers"] = status_code, headers
 
-        request = self._crt.make_request(
-            type=S3RequestType.DEFAULT, operation_name=operation.name, request=self._request(operation, args),
+        request = self._native.crt.make_request(
+            type=S3RequestType.DEFAULT, operation_name=operation.name, request=http_request,
             on_headers=on_headers, on_body=lambda chunk, **_: body.append(bytes(chunk)))
         try:
             request.finished_future.result(self._timeout)
@@ -170,7 +181,7 @@ class CrtCopyClient:
             raise HTTPClientError(error=f"{operation.name}: {error.name}: {error.message}") from None
         except TimeoutError:
             request.cancel()
-            raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._host}") from None
+            raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._native.host}") from None
         return self._parse(operation, answer.get("status_code", 200), answer.get("headers", []), b"".join(body))
 
     def _parse(self, operation: _Operation, status: int, headers, body: bytes) -> dict:

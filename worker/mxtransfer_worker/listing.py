@@ -24,16 +24,14 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpHeaders, HttpRequest
-from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
-from awscrt.s3 import S3Client, S3RequestTlsMode, S3RequestType, S3ResponseError
+from awscrt.s3 import S3RequestType, S3ResponseError
 from botocore.exceptions import ClientError
-from botocore.utils import is_valid_ipv4_endpoint_url, is_valid_ipv6_endpoint_url
-from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
+from .native_s3 import NativeS3
 from .s3uri import S3Uri
 
 #: ListObjectsV2 requests in flight by default (one per partition being listed).
@@ -99,21 +97,8 @@ class ParallelLister:
     def __init__(self, client, concurrency: int = DEFAULT_LISTING_CONCURRENCY) -> None:
         if concurrency < 1:
             raise ValueError(f"listing concurrency must be at least 1, got {concurrency}")
-        meta = client.meta
-        endpoint = urlsplit(meta.endpoint_url)
         self.concurrency = concurrency
-        self._host, self._base_path = endpoint.netloc, endpoint.path.rstrip("/")
-        style = (meta.config.s3 or {}).get("addressing_style") or "auto"
-        # as botocore does: an IP address or localhost cannot take the bucket as a host name
-        self._path_style = style == "path" or (style == "auto" and (
-            endpoint.hostname == "localhost" or is_valid_ipv4_endpoint_url(meta.endpoint_url)
-            or is_valid_ipv6_endpoint_url(meta.endpoint_url)))
-        credentials = BotocoreCRTCredentialsWrapper(client._get_credentials())  # as boto3's own CRT transfer does
-        event_loops = EventLoopGroup()
-        self._crt = S3Client(
-            bootstrap=ClientBootstrap(event_loops, DefaultHostResolver(event_loops)), region=meta.region_name,
-            tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
-            credential_provider=credentials.to_crt_credentials_provider(), max_active_connections_override=concurrency)
+        self._native = NativeS3(client, concurrency)
 
     def objects(self, location: S3Uri, requester_pays: bool = False) -> Iterator[ListedObject]:
         """Every object under ``location``: each partition in key order, partitions interleaved."""
@@ -144,15 +129,12 @@ class ParallelLister:
         if partition.token:
             query["continuation-token"] = partition.token
         text = "&".join(f"{name}={quote(value, safe='')}" for name, value in sorted(query.items()))
-        if self._path_style or "." in bucket:
-            host, path = self._host, f"{self._base_path}/{quote(bucket)}"
-        else:
-            host, path = f"{bucket}.{self._host}", self._base_path or "/"
+        host, path = self._native.address(bucket)
         headers = HttpHeaders([("Host", host)])
         if requester_pays:
             headers.add("x-amz-request-payer", "requester")
         body: list[bytes] = []
-        request = self._crt.make_request(
+        request = self._native.crt.make_request(
             type=S3RequestType.DEFAULT, operation_name="ListObjectsV2", request=HttpRequest("GET", f"{path}?{text}", headers),
             on_body=lambda chunk, **_: body.append(bytes(chunk)))
         request.finished_future.add_done_callback(
