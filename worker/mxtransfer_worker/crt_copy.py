@@ -13,8 +13,8 @@ multipart control calls, listings).
 
 Each request emits botocore's ``before-send.s3.<Operation>`` and ``response-received.s3.<Operation>`` events on
 the boto3 client's event system, so what observes that client's requests there (``throttle.RequestGovernor``:
-its limit on requests in flight and its counts) observes these too; return values of the handlers are not used.
-The native client retries 5xx and SlowDown answers itself (with backoff and jitter): those events see each
+its limit on requests in flight and its counts) observes these too. As in botocore, a ``before-send`` handler
+that returns a response is answered with it instead of sending the request. The native client retries 5xx and SlowDown answers itself (with backoff and jitter): those events see each
 request once, with its final outcome.
 """
 
@@ -30,6 +30,7 @@ from awscrt.http import HttpHeaders, HttpRequest
 from awscrt.s3 import S3RequestType, S3ResponseError
 from botocore.awsrequest import AWSPreparedRequest, HeadersDict
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
+from botocore.hooks import first_non_none_response
 from botocore.parsers import create_parser
 
 from .native_s3 import NativeS3
@@ -146,12 +147,16 @@ class CrtCopyClient:
     def _send(self, method: str, args: dict) -> dict:
         operation = self._operations[method]
         http_request = self._request(operation, args)
-        self._events.emit(f"before-send.s3.{operation.name}", request=AWSPreparedRequest(
+        prepared = AWSPreparedRequest(
             http_request.method, f"{self._native.scheme}://{http_request.headers.get('Host')}{http_request.path}",
-            dict(http_request.headers), None, False))
+            dict(http_request.headers), None, False)
+        given = first_non_none_response(self._events.emit(f"before-send.s3.{operation.name}", request=prepared))
         parsed = exception = None
         try:
-            parsed = self._answer(operation, http_request)
+            if given is not None:
+                parsed = self._parse(operation, given.status_code, list(given.headers.items()), given.content)
+            else:
+                parsed = self._answer(operation, http_request)
             return parsed
         except ClientError as error:
             parsed = error.response
