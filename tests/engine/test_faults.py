@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
+from mxtransfer_worker.checkpoints import CheckpointStore
 from mxtransfer_worker.copier import SUCCEEDED, ObjectCopier
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.options import CopyOptions
@@ -107,6 +109,14 @@ def test_transfer_through_throttling_errors_and_resets_verifies_every_object(emu
     assert client.list_multipart_uploads(Bucket=destination).get("Uploads", []) == []
 
 
+def _client_without_retries(emulator):
+    """A client whose botocore retries are off, so every fault reaches the engine."""
+    return boto3.session.Session().client(
+        "s3", endpoint_url=emulator.url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, s3={"addressing_style": "path"}))
+
+
 def test_a_failing_part_is_retried_alone_and_the_upload_kept(emulator):
     """With botocore's retries off, every fault reaches the engine: failed parts are copied again on their own,
     within the one multipart upload (never aborted and started over)."""
@@ -114,10 +124,7 @@ def test_a_failing_part_is_retried_alone_and_the_upload_kept(emulator):
     emulator.create_bucket("dst")
     emulator.put_virtual_object("src", "big.mxf", 100 * MiB)
     emulator.configure(fault_500_rate=0.2, fault_operations=frozenset({"UploadPartCopy"}))
-    client = boto3.session.Session().client(
-        "s3", endpoint_url=emulator.url, region_name="us-east-1", aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, s3={"addressing_style": "path"}))
+    client = _client_without_retries(emulator)
     options = CopyOptions(destination_bucket="dst", multipart_threshold=8 * MiB, part_size=PART, part_concurrency=4,
                           copy_annotations=False, max_attempts=8, retry_base_delay=0.01)
     with ThreadPoolExecutor(4) as parts:
@@ -128,3 +135,41 @@ def test_a_failing_part_is_retried_alone_and_the_upload_kept(emulator):
     assert stats["operations"]["CreateMultipartUpload"] == 1
     assert "AbortMultipartUpload" not in stats["operations"]
     assert stats["operations"]["UploadPartCopy"] == 20 + stats["faults"]["500"]
+
+
+class _Body:
+    def stream(self, **kwargs):
+        yield (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError</Code><Message>We encountered an "
+               b"internal error. Please try again.</Message></Error>")
+
+
+def test_an_object_attempt_that_gives_up_on_a_part_resumes_the_same_upload(emulator):
+    """Part 3 answers 500 to its first two requests (a before-send hook, so the failures are exactly placed;
+    every other request reaches the emulator): the part gives up, the object's first attempt fails temporarily
+    and keeps its upload and checkpoint, and the second attempt resumes it from the two parts already there."""
+    emulator.create_bucket("src")
+    emulator.create_bucket("dst")
+    emulator.create_bucket("work")
+    emulator.put_virtual_object("src", "big.mxf", 30 * MiB)
+    client = _client_without_retries(emulator)
+    failures = []
+
+    def fail_part_3_twice(request, **kwargs):
+        if "partNumber=3&" in request.url + "&" and len(failures) < 2:
+            failures.append(request.url)
+            return AWSResponse(request.url, 500, {}, _Body())
+        return None
+
+    client.meta.events.register("before-send.s3.UploadPartCopy", fail_part_3_twice)
+    options = CopyOptions(destination_bucket="dst", multipart_threshold=8 * MiB, part_size=PART, part_concurrency=1,
+                          copy_annotations=False, max_attempts=2, retry_base_delay=0.01)
+    with ThreadPoolExecutor(1) as parts:
+        result = ObjectCopier(client, options, parts, CheckpointStore(client, "s3://work/checkpoints/")).copy(
+            ManifestRow("src", "big.mxf"))
+    operations = emulator.stats()["operations"]
+    assert len(failures) == 2
+    assert result.status == SUCCEEDED, result.message
+    assert "resumed from a checkpoint with 2 parts already done" in result.message
+    assert operations["CreateMultipartUpload"] == 1 and "AbortMultipartUpload" not in operations
+    assert operations["UploadPartCopy"] == 6  # parts 1-6 of 30 MiB, each copied once
+    assert client.list_objects_v2(Bucket="work").get("KeyCount") == 0  # the checkpoint is gone with the copy
