@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 
 import pytest
 
 from mxtransfer_worker.cli import EXIT_OK
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.parts import GiB, MiB
-from mxtransfer_worker.s3client import make_s3_client
 from mxtransfer_worker.sharding import PartSlice, plan_shards, shard_work
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,10 +23,8 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from benchmarks.s3emulator import S3Emulator  # noqa: E402
+from test_resume import KEY, PART, SIZE, TOTAL_PARTS, Transfer, wait_for  # noqa: E402 - same directory
 
-SIZE, PART = 2 * GiB, 5 * MiB
-TOTAL_PARTS = -(-SIZE // PART)
-KEY = "masters/film.mxf"
 WORKERS = 3
 
 
@@ -87,18 +81,12 @@ def emulator():
         yield instance
 
 
-class SplitTransfer:
-    """The 2 GiB object alone in a manifest, copied by ``WORKERS`` shards that split its parts."""
+class SplitTransfer(Transfer):
+    """``test_resume``'s transfer with the 2 GiB object alone in the manifest (with its size, which the split
+    plan needs), copied by ``WORKERS`` shards that split its parts."""
 
     def __init__(self, emulator: S3Emulator):
-        self.emulator = emulator
-        self.client = make_s3_client(endpoint_url=emulator.url)
-        stem = uuid.uuid4().hex[:8]
-        self.source, self.destination, self.work = f"src-{stem}", f"dst-{stem}", f"work-{stem}"
-        for bucket in (self.source, self.destination, self.work):
-            emulator.create_bucket(bucket)
-        emulator.put_virtual_object(self.source, KEY, SIZE)
-        self.manifest = f"s3://{self.work}/manifest.csv"
+        super().__init__(emulator)
         upload_manifest(self.client, [ManifestRow(self.source, KEY, size=SIZE)], self.manifest)
 
     def start(self, index: int) -> subprocess.Popen:
@@ -109,24 +97,13 @@ class SplitTransfer:
         return subprocess.Popen(command, env={**os.environ, "AWS_ENDPOINT_URL": self.emulator.url},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    def parts_copied(self) -> int:
-        return self.emulator.stats()["operations"].get("UploadPartCopy", 0)
-
-    def report_rows(self, index: int) -> list[dict]:
+    def shard_rows(self, index: int) -> list[dict]:
         name = f"report/shard-{index:05d}-of-{WORKERS:05d}.csv"
         body = self.client.get_object(Bucket=self.work, Key=name)["Body"].read().decode()
         return list(csv.DictReader(io.StringIO(body, newline="")))
 
     def destination_exists(self) -> bool:
         return bool(self.client.list_objects_v2(Bucket=self.destination).get("Contents"))
-
-    def assert_copied_and_clean(self) -> None:
-        head = self.client.head_object(Bucket=self.destination, Key=KEY, ChecksumMode="ENABLED")
-        source = self.client.head_object(Bucket=self.source, Key=KEY, ChecksumMode="ENABLED")
-        assert head["ContentLength"] == SIZE and head["ETag"].endswith(f'-{TOTAL_PARTS}"')
-        assert head["ChecksumCRC64NVME"] == source["ChecksumCRC64NVME"]
-        assert self.client.list_multipart_uploads(Bucket=self.destination).get("Uploads", []) == []
-        assert self.client.list_objects_v2(Bucket=self.work, Prefix="report/checkpoints/").get("KeyCount") == 0
 
 
 def _finish(worker: subprocess.Popen) -> int:
@@ -135,21 +112,13 @@ def _finish(worker: subprocess.Popen) -> int:
     return worker.returncode
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s"
-        time.sleep(0.02)
-
-
 def test_workers_share_one_upload_and_exactly_one_completes_and_reports_it(emulator):
     transfer = SplitTransfer(emulator)
     for worker in [transfer.start(index) for index in range(WORKERS)]:
         _finish(worker)
     transfer.assert_copied_and_clean()
     assert transfer.parts_copied() == TOTAL_PARTS
-    assert emulator.stats()["operations"].get("CompleteMultipartUpload") == 1
-    rows = [row for index in range(WORKERS) for row in transfer.report_rows(index)]
+    rows = [row for index in range(WORKERS) for row in transfer.shard_rows(index)]
     (row,) = rows
     assert (row["key"], row["status"], int(row["bytes"])) == (KEY, "succeeded", SIZE)
     assert f"{TOTAL_PARTS} parts by {WORKERS} workers, completed by this one" in row["message"]
@@ -159,22 +128,22 @@ def test_workers_share_one_upload_and_exactly_one_completes_and_reports_it(emula
 def test_a_worker_killed_mid_way_resumes_its_parts_and_completes_the_upload(emulator):
     transfer = SplitTransfer(emulator)
     workers = [transfer.start(index) for index in range(WORKERS)]
-    _wait_for(lambda: transfer.parts_copied() >= 60)
+    wait_for(lambda: transfer.parts_copied() >= 60)
     workers[1].send_signal(signal.SIGKILL)
     workers[1].communicate(timeout=60)
     _finish(workers[0])
     _finish(workers[2])
     assert not transfer.destination_exists()  # the killed worker's parts are missing: nobody completed
-    assert [transfer.report_rows(index) for index in (0, 2)] == [[], []]
-    (checkpoint,) = transfer.client.list_objects_v2(Bucket=transfer.work, Prefix="report/checkpoints/")["Contents"]
-    upload_id = json.loads(transfer.client.get_object(Bucket=transfer.work, Key=checkpoint["Key"])["Body"].read())["upload_id"]
+    assert [transfer.shard_rows(index) for index in (0, 2)] == [[], []]
+    (checkpoint,) = transfer.checkpoints()
+    (upload,) = transfer.uploads()
+    assert checkpoint["upload_id"] == upload["UploadId"]
     before = transfer.parts_copied()
 
     _finish(transfer.start(1))
-    (row,) = transfer.report_rows(1)
+    (row,) = transfer.shard_rows(1)
     assert (row["status"], int(row["bytes"])) == ("succeeded", SIZE) and "completed by this one" in row["message"]
     assert "resumed from a checkpoint" in row["message"]
     transfer.assert_copied_and_clean()
     # the restart copied only its own missing parts, into the same upload
     assert transfer.parts_copied() - before < TOTAL_PARTS // WORKERS + 1
-    assert emulator.stats()["operations"].get("CreateMultipartUpload") >= 1 and upload_id
