@@ -89,13 +89,9 @@ class SplitTransfer(Transfer):
         super().__init__(emulator)
         upload_manifest(self.client, [ManifestRow(self.source, KEY, size=SIZE)], self.manifest)
 
-    def start(self, index: int) -> subprocess.Popen:
-        command = [sys.executable, "-m", "mxtransfer_worker", "copy", "--manifest", self.manifest,
-                   "--destination", f"s3://{self.destination}/", "--report", f"s3://{self.work}/report/",
-                   "--shard-index", str(index), "--shard-count", str(WORKERS), "--split-objects-over", "1GiB",
-                   "--part-size", "5MiB", "--part-concurrency", "4", "--no-copy-annotations"]
-        return subprocess.Popen(command, env={**os.environ, "AWS_ENDPOINT_URL": self.emulator.url},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def command(self, grace_seconds: float = 60, index: int = 0) -> list[str]:
+        return [*super().command(grace_seconds), "--shard-index", str(index), "--shard-count", str(WORKERS),
+                "--split-objects-over", "1GiB"]
 
     def shard_rows(self, index: int) -> list[dict]:
         name = f"report/shard-{index:05d}-of-{WORKERS:05d}.csv"
@@ -114,7 +110,7 @@ def _finish(worker: subprocess.Popen) -> int:
 
 def test_workers_share_one_upload_and_exactly_one_completes_and_reports_it(emulator):
     transfer = SplitTransfer(emulator)
-    for worker in [transfer.start(index) for index in range(WORKERS)]:
+    for worker in [transfer.start_worker(index=index) for index in range(WORKERS)]:
         _finish(worker)
     transfer.assert_copied_and_clean()
     assert transfer.parts_copied() == TOTAL_PARTS
@@ -127,7 +123,7 @@ def test_workers_share_one_upload_and_exactly_one_completes_and_reports_it(emula
 
 def test_a_worker_killed_mid_way_resumes_its_parts_and_completes_the_upload(emulator):
     transfer = SplitTransfer(emulator)
-    workers = [transfer.start(index) for index in range(WORKERS)]
+    workers = [transfer.start_worker(index=index) for index in range(WORKERS)]
     wait_for(lambda: transfer.parts_copied() >= 60)
     workers[1].send_signal(signal.SIGKILL)
     workers[1].communicate(timeout=60)
@@ -140,10 +136,24 @@ def test_a_worker_killed_mid_way_resumes_its_parts_and_completes_the_upload(emul
     assert checkpoint["upload_id"] == upload["UploadId"]
     before = transfer.parts_copied()
 
-    _finish(transfer.start(1))
+    _finish(transfer.start_worker(index=1))
     (row,) = transfer.shard_rows(1)
     assert (row["status"], int(row["bytes"])) == ("succeeded", SIZE) and "completed by this one" in row["message"]
     assert "resumed from a checkpoint" in row["message"]
     transfer.assert_copied_and_clean()
     # the restart copied only its own missing parts, into the same upload
     assert transfer.parts_copied() - before < TOTAL_PARTS // WORKERS + 1
+
+
+def test_one_worker_claims_the_completion_and_keeps_it_on_its_retry(s3, make_bucket):
+    from mxtransfer_worker.checkpoints import Checkpoint, CheckpointStore
+
+    store = CheckpointStore(s3, f"s3://{make_bucket('work')}/report/checkpoints/")
+    checkpoint = Checkpoint("src", KEY, None, '"etag"', SIZE, "dst", KEY, "upload-1", PART)
+    assert store.claim_completion(checkpoint, "shard 2")
+    assert not store.claim_completion(checkpoint, "shard 0")
+    assert store.claim_completion(checkpoint, "shard 2")
+    later = Checkpoint("src", KEY, None, '"etag"', SIZE, "dst", KEY, "upload-2", PART)  # a new upload of the copy
+    assert store.claim_completion(later, "shard 0")
+    store.drop_claim(checkpoint)
+    assert store.claim_completion(checkpoint, "shard 1")

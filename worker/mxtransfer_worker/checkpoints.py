@@ -98,24 +98,45 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> S3Uri:
         """Write ``checkpoint``; returns where."""
-        return self._put(checkpoint)
+        where = self._location_of(checkpoint)
+        self.client.put_object(Bucket=where.bucket, Key=where.key, ContentType="application/json",
+                               Body=json.dumps(asdict(checkpoint)).encode())
+        return where
 
     def create(self, checkpoint: Checkpoint) -> bool:
-        """Write ``checkpoint`` only if there is none for its copy yet (a conditional write, ``If-None-Match``);
-        returns whether it was written. Workers sharing one upload (``split.py``) agree on it this way."""
+        """Write ``checkpoint`` only if there is none for its copy yet; returns whether it was written. Workers
+        sharing one upload (``split.py``) agree on it this way."""
+        return self._put_if_absent(self._location_of(checkpoint), json.dumps(asdict(checkpoint)))
+
+    def claim_completion(self, checkpoint: Checkpoint, claimant: str) -> bool:
+        """Whether ``claimant`` may complete ``checkpoint``'s upload: the first to ask gets it, and keeps it when
+        it asks again (its retry). Workers sharing one upload (``split.py``) agree on one completer this way,
+        since S3 answers a second completion of an upload with success too."""
+        where = self._claim_location(checkpoint)
+        if self._put_if_absent(where, claimant):
+            return True
+        with self.client.get_object(Bucket=where.bucket, Key=where.key)["Body"] as body:
+            return body.read().decode() == claimant
+
+    def drop_claim(self, checkpoint: Checkpoint) -> None:
+        """Remove the completion claim of ``checkpoint``'s upload (it was completed)."""
+        where = self._claim_location(checkpoint)
+        self.client.delete_object(Bucket=where.bucket, Key=where.key)
+
+    def _claim_location(self, checkpoint: Checkpoint) -> S3Uri:
+        """Next to the checkpoint, named after its upload (a later upload of the same copy has another claim)."""
+        upload = hashlib.sha256(checkpoint.upload_id.encode()).hexdigest()[:16]
+        return self.prefix.join(self._location_of(checkpoint).key[len(self.prefix.key):-len(".json")] + f".{upload}.completer")
+
+    def _put_if_absent(self, where: S3Uri, body: str) -> bool:
+        """Write ``body`` at ``where`` unless something is there (a conditional write, ``If-None-Match``)."""
         try:
-            self._put(checkpoint, IfNoneMatch="*")
+            self.client.put_object(Bucket=where.bucket, Key=where.key, Body=body.encode(), IfNoneMatch="*")
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
                 raise
             return False
         return True
-
-    def _put(self, checkpoint: Checkpoint, **condition) -> S3Uri:
-        where = self._location_of(checkpoint)
-        self.client.put_object(Bucket=where.bucket, Key=where.key, ContentType="application/json",
-                               Body=json.dumps(asdict(checkpoint)).encode(), **condition)
-        return where
 
     def delete(self, checkpoint: Checkpoint) -> None:
         """Remove ``checkpoint`` (the copy it describes ended)."""

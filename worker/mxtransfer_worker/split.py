@@ -7,10 +7,11 @@
   the source's ETag and size, with the parts as ``ListParts`` has them), so a killed worker's retry copies only
   the parts of its run that are missing.
 - Completion: after its parts, a worker lists the upload's parts (``ListParts`` is the truth). If all are there
-  it completes the upload with the source's full-object checksum and verifies the copy, as ``ObjectCopier``
-  does; otherwise some worker is still copying and will find them all when it finishes, so it leaves. Two
-  workers finishing together may both try: the second's completion fails (``NoSuchUpload`` or, as the
-  destination now exists, ``PreconditionFailed``) and it leaves the object to the first.
+  it claims the completion (a conditional write next to the checkpoint: S3 answers a second completion of an
+  upload with success too, so two workers finishing together must not both complete and report), completes
+  the upload with the source's full-object checksum and verifies the copy, as ``ObjectCopier`` does;
+  otherwise some worker is still copying and will find them all when it finishes, so it leaves. A claimant
+  that dies before completing keeps its claim, and its retry (the same shard) completes.
 - Report rows: the completing worker reports the object with all its bytes; the group's first member reports
   a skip (the destination already matched); every worker reports its own failures; a worker that only copied
   its parts reports nothing (it logs them), so the merged report has one row per object.
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-
-from botocore.exceptions import ClientError
 
 from .checkpoints import Checkpoint, CheckpointStore
 from .copier import SKIPPED, SUCCEEDED, CopyResult, Interrupted, ObjectCopier, StopSignal, _completed_part
@@ -78,15 +77,13 @@ class _SliceCopier(ObjectCopier):
         listed = self._listed_parts(destination_key, checkpoint.upload_id)
         if len(listed) < work.part_count:
             return f"{runs} copied{note}; {len(listed)} of the upload's parts are there, the last worker completes it"
+        if not self.checkpoints.claim_completion(checkpoint, f"shard {work.group_start + work.member}"):
+            return f"{runs} copied{note}; another worker that found every part completes the upload"
         parts = sorted((_completed_part(part["PartNumber"], part) for part in listed), key=lambda p: p["PartNumber"])
-        try:
-            completed = self._complete(source, checkpoint, parts, condition)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "PreconditionFailed", "412"):
-                raise
-            return f"{runs} copied{note}; another worker completed the upload at the same time"
+        completed = self._complete(source, checkpoint, parts, condition)
         self.completed_here = True
         self._delete_checkpoint(checkpoint)
+        self.checkpoints.drop_claim(checkpoint)
         if self.options.copy_annotations:
             self._sync_annotations(row, destination_key, completed["ETag"])
         return f"multipart copy, {work.part_count} parts by {work.group_size} workers, completed by this one ({runs}){note}"
