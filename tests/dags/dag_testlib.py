@@ -83,8 +83,8 @@ def unpause_only(dag_id: str) -> None:
         session.execute(update(DagModel).values(is_paused=DagModel.dag_id != dag_id))
 
 
-def asset_events(source_dag_id: str) -> list[tuple[str, dict]]:
-    """``(asset uri, extra)`` of the asset (dataset) events the runs of ``source_dag_id`` emitted, oldest first."""
+def asset_events(source_run) -> list[tuple[str, dict]]:
+    """``(asset uri, extra)`` of the asset (dataset) events the DAG run ``source_run`` emitted, oldest first."""
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -93,7 +93,8 @@ def asset_events(source_dag_id: str) -> list[tuple[str, dict]]:
     else:
         from airflow.models.dataset import DatasetEvent as Event
     with create_session() as session:
-        events = session.scalars(select(Event).where(Event.source_dag_id == source_dag_id).order_by(Event.id))
+        events = session.scalars(select(Event).where(Event.source_dag_id == source_run.dag_id,
+                                                     Event.source_run_id == source_run.run_id).order_by(Event.id))
         return [((event.asset if AIRFLOW_V_3_0_PLUS else event.dataset).uri, dict(event.extra)) for event in events]
 
 

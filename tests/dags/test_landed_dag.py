@@ -36,7 +36,7 @@ def test_a_transfer_run_triggers_the_landed_dag_with_each_providers_summary(airf
     assert transfer_run.state == "success"
     bucket = providers["destination"]["bucket"]
     destinations = {entry["name"]: f"s3://{bucket}/{entry['destination_prefix']}" for entry in providers["providers"]}
-    events = asset_events("mxtransfer_aggregation")
+    events = asset_events(transfer_run)
     assert sorted(uri for uri, _ in events) == sorted(destination_asset(uri).uri for uri in destinations.values())
     for name, destination in destinations.items():
         extra = next(extra for uri, extra in events if uri == destination_asset(destination).uri)
