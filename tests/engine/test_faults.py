@@ -24,6 +24,7 @@ from mxtransfer_worker.copier import SUCCEEDED, ObjectCopier
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
+from mxtransfer_worker.report import ShardReports, merge_reports
 from mxtransfer_worker.s3client import make_s3_client
 from mxtransfer_worker.shard import run_shard
 
@@ -96,6 +97,9 @@ def test_transfer_through_throttling_errors_and_resets_verifies_every_object(emu
         assert injected - 5 <= summary["retried_requests"] <= injected
         assert 0 < summary["throttled_requests"] <= stats["faults"]["503"]
         assert summary["lowest_concurrency"] < options.object_concurrency + options.part_concurrency
+
+    merged = merge_reports(client, f"s3://{work}/report/", [ShardReports(f"s3://{work}/report/", 1)]).totals
+    assert (merged["rows"], merged["retried_requests"]) == (1000, summary["retried_requests"])  # in transfer.json
 
     body = client.get_object(Bucket=work, Key="report/shard-00000-of-00001.csv")["Body"].read().decode()
     rows = list(csv.DictReader(io.StringIO(body, newline="")))
