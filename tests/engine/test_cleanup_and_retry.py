@@ -38,6 +38,8 @@ def test_only_the_transfers_idle_uploads_are_aborted(s3, make_bucket):
     other_store = CheckpointStore(s3, f"s3://{work}/reports/t2/checkpoints/")
     theirs = _checkpoint(s3, other_store, source, destination, "agg/theirs.mxf")
     later = max(written for _, written in store.entries()) + timedelta(hours=2)
+    claimed, _ = next(store.entries())
+    assert store.claim_completion(claimed, "worker-1")  # as split copies do
 
     fresh = abort_stale_uploads(s3, f"s3://{destination}/agg/", report)
     assert (len(fresh.active), fresh.aborted, fresh.foreign) == (2, [], 2)  # just written: maybe still running
@@ -48,6 +50,7 @@ def test_only_the_transfers_idle_uploads_are_aborted(s3, make_bucket):
     assert sorted(done.aborted) == sorted(f"s3://{destination}/{key} ({upload})" for key, upload in ours)
     assert _uploads(s3, destination) == {("agg/someone-else.mxf", foreign), ("other/x.mxf", outside), theirs}
     assert list(store.entries()) == [] and len(list(other_store.entries())) == 1
+    assert s3.list_objects_v2(Bucket=work, Prefix="reports/t1/").get("KeyCount") == 0  # claims gone too
     assert abort_stale_uploads(s3, f"s3://{destination}/agg/", report, now=later).summary() == {
         "aborted": 0, "active": 0, "foreign": 2, "orphan_checkpoints": 0}
 

@@ -76,6 +76,7 @@ def abort_stale_uploads(client, destination_uri: str, report_uri: str,
                     if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
                         raise
                 store.delete(checkpoint)
+                store.drop_claim(checkpoint)  # split copies' completion claim, if any
     for checkpoint, written in ours.values():  # the upload is gone (completed, aborted or expired)
         if (now - written).total_seconds() >= min_idle_seconds:
             result.orphan_checkpoints += 1
