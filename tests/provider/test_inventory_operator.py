@@ -49,8 +49,9 @@ def test_writes_manifest_and_sizes_and_returns_counts_not_keys(s3, make_bucket):
     }
     assert "a b.mov" not in json.dumps(result)
     assert manifest_rows(s3, uri) == [(source, "in/a b.mov", 5), (source, "in/ünï,code.txt", 2)]
-    sizes = s3.get_object(Bucket=work, Key="manifests/run 1/manifest.csv.sizes")["Body"].read()
-    assert sizes == b"5\n2\n"
+    sizes = s3.get_object(Bucket=work, Key="manifests/run 1/manifest.csv.sizes")["Body"].read().decode()
+    etags = [s3.head_object(Bucket=source, Key=key)["ETag"].strip('"') for key in ("in/a b.mov", "in/ünï,code.txt")]
+    assert sizes == f"5,{etags[0]}\n2,{etags[1]}\n"
 
 
 def test_templated_data_interval_selects_objects_modified_in_it(s3, make_bucket):
