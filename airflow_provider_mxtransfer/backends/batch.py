@@ -14,6 +14,8 @@ IN_FLIGHT = BatchClientHook.INTERMEDIATE_STATES
 STARTED = ("STARTING", "RUNNING")
 #: How many failed children are described for their log streams and reasons.
 DESCRIBED_FAILURES = 10
+#: AWS Batch's largest array job: one child per shard.
+MAX_ARRAY_SIZE = 10_000
 
 
 def job_name_for(transfer_id: str) -> str:
@@ -58,6 +60,9 @@ class BatchBackend:
     def submit(self, plan: TransferPlan) -> dict:
         if not self.job_definition:
             raise ValueError("the batch backend needs job_definition (the worker's AWS Batch job definition)")
+        if plan.shard_count > MAX_ARRAY_SIZE:
+            raise ValueError(f"transfer {plan.transfer_id}: {plan.shard_count:,} shards, but an AWS Batch array job "
+                             f"has at most {MAX_ARRAY_SIZE:,} children; lower shard_count (or max_shards)")
         name = job_name_for(plan.transfer_id)
         environment = {**self.environment, "MXTRANSFER_TRANSFER_ID": plan.transfer_id}
         arguments = {

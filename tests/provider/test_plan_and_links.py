@@ -10,6 +10,9 @@ from mxtransfer_worker.cli import _parser, options_from_args
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
 
+import pytest
+
+from airflow_provider_mxtransfer.backends.batch import MAX_ARRAY_SIZE, BatchBackend
 from airflow_provider_mxtransfer.transfer import TransferPlan, shards_for, transfer_id_for
 
 
@@ -38,6 +41,15 @@ def test_shard_count_follows_bytes_and_rows_within_bounds():
     assert shards_for(1_000, 5, 100, 10, 50) == 10
     assert shards_for(10, 95, 100, 10, 50) == 10
     assert shards_for(10**9, 5, 100, 10, 50) == 50
+
+
+def test_batch_backend_refuses_more_shards_than_an_array_job_holds_before_submitting(monkeypatch):
+    backend = BatchBackend(job_queue="mxtransfer", job_definition="mxtransfer-worker")
+    monkeypatch.setattr(type(backend.hook), "client", property(lambda hook: pytest.fail("no AWS call expected")))
+    plan = TransferPlan("t-big", "s3://work-bucket/m.csv", CopyOptions(destination_bucket="dst-bucket"),
+                        MAX_ARRAY_SIZE + 1, "s3://work-bucket/reports/t-big/")
+    with pytest.raises(ValueError, match=r"t-big: 10,001 shards, but an AWS Batch array job has at most 10,000"):
+        backend.submit(plan)
 
 
 def test_airflow_lists_the_provider_with_its_triggers_and_links(tmp_path):
