@@ -149,7 +149,7 @@ def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[d
     with EmulatorProcess(**scenario.settings) as server:
         server.call("populate", SOURCE, scenario.objects)
         server.call("create_bucket", CONTROL_BUCKET)
-        if scenario.kind == "copy" and any(tool.name == ENGINE_TOOL for tool in tools):
+        if scenario.kind == "copy" and any(tool.name.startswith(ENGINE_TOOL) and tool.copy for tool in tools):
             upload_listed_manifest(server.url)
         for tool in tools:
             runnable = tool.listing if scenario.kind == "list" else tool.copy

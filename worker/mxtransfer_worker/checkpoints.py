@@ -119,7 +119,8 @@ class CheckpointStore:
             return body.read().decode() == claimant
 
     def drop_claim(self, checkpoint: Checkpoint) -> None:
-        """Remove the completion claim of ``checkpoint``'s upload (it was completed)."""
+        """Remove the completion claim of ``checkpoint``'s upload (the claim outlives the completion, so that no
+        other worker completes it again; cleanup drops it with the checkpoint)."""
         where = self._claim_location(checkpoint)
         self.client.delete_object(Bucket=where.bucket, Key=where.key)
 

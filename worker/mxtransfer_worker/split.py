@@ -10,8 +10,9 @@
   it claims the completion (a conditional write next to the checkpoint: S3 answers a second completion of an
   upload with success too, so two workers finishing together must not both complete and report), completes
   the upload with the source's full-object checksum and verifies the copy, as ``ObjectCopier`` does;
-  otherwise some worker is still copying and will find them all when it finishes, so it leaves. A claimant
-  that dies before completing keeps its claim, and its retry (the same shard) completes.
+  otherwise some worker is still copying and will find them all when it finishes, so it leaves (as it does when
+  ``ListParts`` answers ``NoSuchUpload``: another worker completed meanwhile). A claimant that dies before
+  completing keeps its claim, and its retry (the same shard) completes.
 - Report rows: the completing worker reports the object with all its bytes; the group's first member reports
   a skip (the destination already matched); every worker reports its own failures; a worker that only copied
   its parts reports nothing (it logs them), so the merged report has one row per object.
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
 
 from .checkpoints import Checkpoint, CheckpointStore
 from .copier import SKIPPED, SUCCEEDED, CopyResult, Interrupted, ObjectCopier, StopSignal, _completed_part
@@ -74,7 +77,12 @@ class _SliceCopier(ObjectCopier):
         except Interrupted as interruption:
             raise Interrupted(f"{runs}: {interruption.message}; the shared upload is kept and the next attempt "
                               f"resumes it from the checkpoint {self.checkpoints.location(row, checkpoint.destination_bucket, destination_key)}") from None
-        listed = self._listed_parts(destination_key, checkpoint.upload_id)
+        try:
+            listed = self._listed_parts(destination_key, checkpoint.upload_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+            return f"{runs} copied{note}; the upload was completed by another worker meanwhile"
         if len(listed) < work.part_count:
             return f"{runs} copied{note}; {len(listed)} of the upload's parts are there, the last worker completes it"
         if not self.checkpoints.claim_completion(checkpoint, f"shard {work.group_start + work.member}"):
@@ -82,8 +90,8 @@ class _SliceCopier(ObjectCopier):
         parts = sorted((_completed_part(part["PartNumber"], part) for part in listed), key=lambda p: p["PartNumber"])
         completed = self._complete(source, checkpoint, parts, condition)
         self.completed_here = True
-        self._delete_checkpoint(checkpoint)
-        self.checkpoints.drop_claim(checkpoint)
+        self._delete_checkpoint(checkpoint)  # the claim stays: a worker that found every part before the
+        # completion must not claim it again (``cleanup`` drops claims with the checkpoints it deletes)
         if self.options.copy_annotations:
             self._sync_annotations(row, destination_key, completed["ETag"])
         return f"multipart copy, {work.part_count} parts by {work.group_size} workers, completed by this one ({runs}){note}"
