@@ -27,7 +27,10 @@ from mxtransfer_worker.s3uri import S3Uri
 ASSET_TRIGGERED = DagRunType.ASSET_TRIGGERED if AIRFLOW_V_3_0_PLUS else DagRunType.DATASET_TRIGGERED
 
 
-def test_a_transfer_run_triggers_the_landed_dag_with_each_providers_summary(airflow_db, s3, providers):
+def test_a_transfer_run_triggers_the_landed_dag_with_each_providers_summary(airflow_db, s3, providers, monkeypatch):
+    # the landed DAG's assets are this test's buckets: write its serialized form now, even if an earlier test
+    # wrote the DAG less than [core] min_serialized_dag_update_interval (30 s) ago
+    monkeypatch.setenv("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
     sync_dags()
     unpause_only("mxtransfer_landed")
     assert queued_asset_runs("mxtransfer_landed") == 0
