@@ -92,7 +92,7 @@ class HtmlReport:
             self.failures_by_code[row["error_code"]] += 1
             if len(self.failed_rows) < MAX_FAILED_ROWS:
                 self.failed_rows.append({**row, "shard": shard_index})
-        elif size or status == SUCCEEDED:
+        elif row["bytes"] != "":  # an S3 Batch Operations completion report gives no sizes
             self.sizes[bisect.bisect_right(SIZE_BOUNDS, size)] += 1
         finished = _timestamp(row.get("finished_at", ""))
         if status == SUCCEEDED and finished is not None and self.window:
