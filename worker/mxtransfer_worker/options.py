@@ -49,7 +49,7 @@ class CopyOptions:
     native_client: bool = True
     multipart_threshold: int = 256 * MiB
     part_size: int = 64 * MiB
-    object_concurrency: int = 32
+    object_concurrency: int = 128
     part_concurrency: int = 128
     #: Objects of at least this many bytes get shards of their own, and spare shards of the array job copy
     #: parts of them side by side (``split.py``); None leaves that to ``sharding``'s default (64 GiB, one shard
