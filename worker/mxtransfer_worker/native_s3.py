@@ -11,6 +11,10 @@ from botocore.utils import is_valid_ipv4_endpoint_url, is_valid_ipv6_endpoint_ur
 from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 
+#: Throughput target per connection wanted: awscrt sizes its connection pool at 10 connections per 4 Gbit/s.
+_GBPS_PER_CONNECTION = 0.4
+
+
 class NativeS3:
     """An awscrt ``S3Client`` (``crt``) with the endpoint, region, addressing style and credentials of the boto3
     ``client``, at most ``connections`` connections; ``address`` says where a request for a bucket goes."""
@@ -27,10 +31,15 @@ class NativeS3:
             or is_valid_ipv6_endpoint_url(meta.endpoint_url)))
         credentials = BotocoreCRTCredentialsWrapper(client._get_credentials())  # as boto3's own CRT transfer does
         event_loops = EventLoopGroup()
+        # The native client opens connections for its throughput target (10 connections per 4 Gbit/s: about 30
+        # by default, which capped copies at ~25 in flight); server-side copies move no bytes through this host,
+        # so the target is set from the connections wanted, which ``max_active_connections_override`` then caps.
         self.crt = S3Client(
             bootstrap=ClientBootstrap(event_loops, DefaultHostResolver(event_loops)), region=meta.region_name,
             tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
-            credential_provider=credentials.to_crt_credentials_provider(), max_active_connections_override=connections)
+            credential_provider=credentials.to_crt_credentials_provider(),
+            throughput_target_gbps=max(10.0, connections * _GBPS_PER_CONNECTION),
+            max_active_connections_override=connections)
 
     def address(self, bucket: str, quoted_key: str = "") -> tuple[str, str]:
         """``(Host header, path)`` of a request for ``bucket`` (and an already URL-quoted key, if any)."""
