@@ -107,8 +107,8 @@ def _copy_source_header(value) -> str:
 class CrtCopyClient:
     """Sends ``copy_object`` and ``upload_part_copy`` (boto3's arguments and answers) through awscrt's
     ``S3Client``, with the endpoint, region, credentials, addressing style, TLS and timeout of the boto3
-    ``client`` it is built from; at most ``connections`` requests in flight. Thread-safe; ``close`` frees the
-    native client."""
+    ``client`` it is built from; at most ``connections`` requests in flight. Thread-safe; the native client is
+    freed with it (requests a stopping worker abandoned keep it alive until they end)."""
 
     def __init__(self, client, connections: int) -> None:
         meta = client.meta
@@ -124,9 +124,6 @@ class CrtCopyClient:
 
     def upload_part_copy(self, **args) -> dict:
         return self._send("upload_part_copy", args)
-
-    def close(self) -> None:
-        self._native = None
 
     # -- one request -----------------------------------------------------------------------------------------
     def _request(self, operation: _Operation, args: dict) -> HttpRequest:

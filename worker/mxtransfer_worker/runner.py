@@ -53,5 +53,3 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
         drain(0)
         object_pool.shutdown()
         part_pool.shutdown(wait=not stop.expired, cancel_futures=True)
-        if copy_client is not None:
-            copy_client.close()
