@@ -74,6 +74,8 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
     :param wait_for_completion: wait until the transfer ends and judge it like ``BatchFleetSensor``
     :param deferrable: wait in the triggerer (with ``wait_for_completion``)
     :param poll_interval: seconds between status checks while waiting
+    :param terminate_on_kill: terminate the transfer's jobs when this task is killed (marked failed or success,
+        or cleared while it waits); off by default, since a cleared task reattaches to its fleet in flight
     :param retry_failed: ``s3://`` of an earlier transfer's report (its ``transfer.csv``, or its report prefix):
         copy only the rows that failed there, instead of the rows of ``manifest_uri``. Their manifest is written
         to this transfer's report prefix; when no row failed the task is skipped (templated)
@@ -97,7 +99,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
                  shard_count: int | None = None, target_bytes_per_shard: int = 500 * GiB,
                  target_rows_per_shard: int = 200_000, max_shards: int = 1000, wait_for_completion: bool = False,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-                 poll_interval: float = 30, retry_failed: str | None = None,
+                 poll_interval: float = 30, terminate_on_kill: bool = False, retry_failed: str | None = None,
                  asset_alias: str | None = TRANSFER_ASSET_ALIAS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.manifest_uri = manifest_uri
@@ -115,6 +117,7 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.terminate_on_kill = terminate_on_kill
         self.retry_failed = retry_failed
         self.asset_alias = asset_alias
         if wait_for_completion:
@@ -218,5 +221,5 @@ class S3BatchCopyOperator(AwsBaseOperator[S3CopyHook]):
         return event["transfer"]
 
     def on_kill(self) -> None:
-        if self.transfer:
+        if self.transfer and self.terminate_on_kill:
             self._backend().terminate(self.transfer, "Airflow task killed")

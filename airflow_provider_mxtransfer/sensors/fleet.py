@@ -30,7 +30,8 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
     :param transfer: the operator's return value (templated; pass ``copy_task.output``)
     :param deferrable: wait in the triggerer instead of a worker slot
     :param poll_interval: seconds between status checks in deferrable mode (``poke_interval`` otherwise)
-    :param terminate_on_kill: terminate the jobs when this task is killed
+    :param terminate_on_kill: terminate the jobs when this task is killed (marked failed or success; also a
+        Clear, after which the copy task would otherwise reattach to the fleet still running)
     :param asset_alias: name of the asset alias (dataset alias on Airflow 2) declared as outlet, to which a
         successful transfer adds its destination prefix's asset with the transfer summary as extra; None: no
         asset event
@@ -43,7 +44,7 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
 
     def __init__(self, *, transfer: dict | Any, deferrable: bool = conf.getboolean(
                      "operators", "default_deferrable", fallback=False),
-                 poll_interval: float = 60, terminate_on_kill: bool = True,
+                 poll_interval: float = 60, terminate_on_kill: bool = False,
                  asset_alias: str | None = TRANSFER_ASSET_ALIAS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.transfer = transfer
@@ -65,7 +66,7 @@ class BatchFleetSensor(AwsBaseSensor[S3CopyHook]):
         if status.finished:
             return finish_transfer(self, context, monitor, status)
         monitor.persist_links(context, self, status)
-        self.defer(trigger=BatchFleetTrigger.for_task(self, self.transfer, self.terminate_on_kill),
+        self.defer(trigger=BatchFleetTrigger.for_task(self, self.transfer),
                    method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
     def poke(self, context) -> PokeReturnValue:

@@ -18,13 +18,15 @@ class BatchFleetTrigger(BaseTrigger):
 
     Cancellation: a trigger is also cancelled when the triggerer restarts or hands it to another triggerer,
     so cancellation alone never stops the jobs. Airflow 3.3 calls ``on_kill`` only when a user kills the
-    deferred task (mark failed/success, clear); then, with ``terminate_on_kill``, the jobs are terminated.
+    deferred task (mark failed/success, clear); then, with ``terminate_on_kill``, the jobs are terminated. It is
+    off by default: Clear is how users retry, and a cleared copy task reattaches to the fleet still in flight,
+    which the old trigger's late ``on_kill`` must not stop.
     Airflow 2.x has no such call: a killed deferred task leaves its jobs running there.
     """
 
     def __init__(self, *, transfer: dict, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
                  verify: bool | str | None = None, botocore_config: dict | None = None, poll_interval: float = 60,
-                 terminate_on_kill: bool = True) -> None:
+                 terminate_on_kill: bool = False) -> None:
         super().__init__()
         self.transfer = transfer
         self.aws_conn_id = aws_conn_id
@@ -35,11 +37,12 @@ class BatchFleetTrigger(BaseTrigger):
         self.terminate_on_kill = terminate_on_kill
 
     @classmethod
-    def for_task(cls, task, transfer: dict, terminate_on_kill: bool = True) -> BatchFleetTrigger:
-        """The trigger that waits for ``transfer`` with ``task``'s AWS connection settings and poll interval."""
+    def for_task(cls, task, transfer: dict) -> BatchFleetTrigger:
+        """The trigger that waits for ``transfer`` with ``task``'s AWS connection settings, poll interval and
+        ``terminate_on_kill``."""
         return cls(transfer=transfer, aws_conn_id=task.aws_conn_id, region_name=task.region_name, verify=task.verify,
                    botocore_config=task.botocore_config, poll_interval=task.poll_interval,
-                   terminate_on_kill=terminate_on_kill)
+                   terminate_on_kill=task.terminate_on_kill)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", {

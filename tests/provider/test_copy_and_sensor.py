@@ -138,16 +138,22 @@ def test_retry_failed_copies_just_the_rows_that_failed(s3, transfer_setup):
     assert {ti.task_id: ti.state for ti in again.get_task_instances()} == {"copy": "skipped", "wait": "skipped"}
 
 
-def _copy_operator(setup: dict, batch_queue: dict):
+def _copy_operator(setup: dict, batch_queue: dict, **kwargs):
     from airflow_provider_mxtransfer.operators.copy import S3BatchCopyOperator
 
     return S3BatchCopyOperator(task_id="copy", manifest_uri=setup["manifest_uri"], destination=setup["destination"],
                                report_root=setup["report_root"], shard_count=setup["shard_count"],
                                copy_options={"source_prefix": "media/", "copy_annotations": False},
-                               job_queue=batch_queue["job_queue"], job_definition=batch_queue["job_definition"])
+                               job_queue=batch_queue["job_queue"], job_definition=batch_queue["job_definition"],
+                               **kwargs)
 
 
-def test_a_retry_reattaches_to_the_job_in_flight_and_on_kill_terminates_it(transfer_setup, batch_queue):
+def _status_reason(batch_queue: dict, transfer: dict) -> str | None:
+    """The job's status reason: moto's simple mode records a terminate_job's reason and changes no state."""
+    return batch_queue["client"].describe_jobs(jobs=transfer["job_ids"])["jobs"][0].get("statusReason")
+
+
+def test_a_retry_reattaches_to_the_job_in_flight_and_on_kill_leaves_it_running(transfer_setup, batch_queue):
     setup = transfer_setup()
     operator = _copy_operator(setup, batch_queue)
     first = operator.execute({"ti": FakeTI("copy", run_id="manual__reattach")})
@@ -158,9 +164,12 @@ def test_a_retry_reattaches_to_the_job_in_flight_and_on_kill_terminates_it(trans
     assert second == first
     assert _submitted(batch_queue, first["transfer_id"]) == first["job_ids"]
 
-    retry.on_kill()
-    job = batch_queue["client"].describe_jobs(jobs=first["job_ids"])["jobs"][0]
-    assert job["statusReason"] == "Airflow task killed"  # moto's simple mode records it, changes no state
+    retry.on_kill()  # a Clear kills the try that reattached: the fleet goes on for the next try
+    assert _status_reason(batch_queue, first) != "Airflow task killed"
+    stopping = _copy_operator(setup, batch_queue, terminate_on_kill=True)
+    stopping.execute({"ti": FakeTI("copy", run_id="manual__reattach", try_number=3)})
+    stopping.on_kill()
+    assert _status_reason(batch_queue, first) == "Airflow task killed"
 
 
 def _failed_transfer(setup: dict, batch_queue: dict, run_id: str) -> dict:
@@ -223,15 +232,18 @@ def test_the_trigger_reports_the_finished_fleet_and_the_sensor_fails_on_its_even
         sensor.execute_complete({"ti": FakeTI("wait", run_id="manual__failtrigger")}, event)
 
 
-def test_killing_the_deferred_task_terminates_the_jobs(transfer_setup, batch_queue):
+def test_killing_the_deferred_task_terminates_the_jobs_only_with_terminate_on_kill(transfer_setup, batch_queue):
+    from airflow_provider_mxtransfer.sensors.fleet import BatchFleetSensor
     from airflow_provider_mxtransfer.triggers.fleet import BatchFleetTrigger
 
     setup = transfer_setup()
     transfer = _copy_operator(setup, batch_queue).execute({"ti": FakeTI("copy", run_id="manual__kill")})
     set_job_status(transfer["job_ids"][0], "RUNNING")
-    asyncio.run(BatchFleetTrigger(transfer=transfer).on_kill())
-    job = batch_queue["client"].describe_jobs(jobs=transfer["job_ids"])["jobs"][0]
-    assert job["statusReason"] == "Airflow task killed"  # moto's simple mode records it, changes no state
+    for terminate_on_kill, reason in [(False, None), (True, "Airflow task killed")]:
+        sensor = BatchFleetSensor(task_id="wait", transfer=transfer, terminate_on_kill=terminate_on_kill)
+        trigger = BatchFleetTrigger(**BatchFleetTrigger.for_task(sensor, transfer).serialize()[1])
+        asyncio.run(trigger.on_kill())
+        assert _status_reason(batch_queue, transfer) == reason
 
 
 def test_the_trigger_logs_progress_at_each_poll_with_percentages_throughput_and_eta(transfer_setup, batch_queue,
