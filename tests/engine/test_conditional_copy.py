@@ -169,3 +169,24 @@ def test_requests_of_the_native_copy_client_are_governed_and_counted(emulator, b
     assert {result.message for result in results.values()} == {ONE_REQUEST}
     assert governor.counts()["requests"] == 3
     assert governor.limiter.in_use == 0
+
+
+def test_slow_down_outlasting_the_native_clients_retries_is_a_throttle_not_a_broken_connection(emulator, buckets):
+    """awscrt retries SlowDown itself and then raises its own error: the copy must fail as S3's SlowDown (temporary,
+    retried by the engine) and the request governor must see the throttle and lower its limit."""
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    client.put_object(Bucket=source, Key="k", Body=b"x")
+    rows = listed_rows(client, source)
+    governor = RequestGovernor(AimdLimiter(8))
+    governor.attach(client)
+    emulator.configure(fault_slowdown_rate=1.0)
+    try:
+        results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                                copy_annotations=False, max_attempts=1))
+    finally:
+        emulator.configure(fault_slowdown_rate=0.0)
+        governor.detach(client)
+    result = results["k"]
+    assert (result.status, result.error_code, result.temporary) == (FAILED, "SlowDown", True)
+    assert governor.counts()["throttled_requests"] >= 1 and governor.limiter.decreases >= 1

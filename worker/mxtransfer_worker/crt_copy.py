@@ -39,6 +39,8 @@ from .native_s3 import NativeS3
 OPERATIONS = {"copy_object": "CopyObject", "upload_part_copy": "UploadPartCopy"}
 #: A 200 answer to these may still carry an ``<Error>`` body (S3 failed after sending the status line).
 _ERROR_ROOT = b"<Error>"
+#: awscrt's error when S3 kept answering 503 SlowDown after the native client's own retries.
+_CRT_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
 #: The leaf elements of a success answer's result (``<ETag>&quot;9b2c...&quot;</ETag>``...).
 _LEAF = re.compile(rb"<([A-Za-z0-9]+)>([^<]*)</\1>")
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
@@ -180,6 +182,11 @@ class CrtCopyClient:
         except S3ResponseError as error:
             return self._parse(operation, error.status_code, error.headers, error.body or b"")
         except AwsCrtError as error:
+            if error.name == _CRT_SLOW_DOWN:
+                # awscrt answered SlowDown until its own retries ran out: S3's throttle, not a broken connection,
+                # so the request governor backs off and the engine retries the object as it does for SlowDown
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": f"{error.name}: {error.message}"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, operation.name) from None
             raise HTTPClientError(error=f"{operation.name}: {error.name}: {error.message}") from None
         except TimeoutError:
             request.cancel()
