@@ -139,7 +139,7 @@ def test_throttling_that_outlasts_the_attempts_is_reported_temporary(client):
     expect_heads(stubber, size=100)
     stubber.add_client_error("copy_object", "SlowDown", "Please reduce your request rate.", 503)
     with stubber:
-        result = copy(client, options(max_attempts=1))
+        result = copy(client, options(max_attempts=1, throttled_attempts=0))
     assert (result.status, result.error_code, result.temporary) == (FAILED, "SlowDown", True)
 
 

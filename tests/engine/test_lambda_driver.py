@@ -36,7 +36,7 @@ TASK_ID = "dGFza2lkZ29lc2hlcmUK"
 #: "Season 1/Épisode+1 (final).mov" as S3 Batch Operations sends it: UTF-8 %XX escapes, space as "+".
 KEY = "Season 1/Épisode+1 (final).mov"
 ENCODED_KEY = "Season+1/%C3%89pisode%2B1+%28final%29.mov"
-NO_RETRY = json.dumps({"max_attempts": 1, "retry_base_delay": 0})
+NO_RETRY = json.dumps({"max_attempts": 1, "throttled_attempts": 0, "retry_base_delay": 0})
 
 
 def event_v1(bucket: str, encoded_key: str, version_id: str | None = None) -> dict:

@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--object-concurrency", type=int, default=defaults.object_concurrency)
     copy.add_argument("--part-concurrency", type=int, default=defaults.part_concurrency)
     copy.add_argument("--max-attempts", type=int, default=defaults.max_attempts)
+    copy.add_argument("--throttled-attempts", type=int, default=defaults.throttled_attempts,
+                      help="attempts on SlowDown per object or part, besides --max-attempts")
     copy.add_argument("--split-objects-over", type=parse_size, default=defaults.split_objects_over,
                       help="objects of at least this size get shards of their own, and spare shards copy parts of "
                       "them side by side, the last to finish completing the upload (default: no splitting)")
@@ -113,7 +115,7 @@ def options_from_args(args: argparse.Namespace) -> CopyOptions:
         native_client=args.native_client, multipart_threshold=args.multipart_threshold,
         part_size=args.part_size, object_concurrency=args.object_concurrency,
         part_concurrency=args.part_concurrency, max_attempts=args.max_attempts,
-        split_objects_over=args.split_objects_over,
+        throttled_attempts=args.throttled_attempts, split_objects_over=args.split_objects_over,
     )
 
 
@@ -128,7 +130,7 @@ def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options
                  "--report", report_uri, "--shard-count", str(shard_count)]
     for name in ("source_prefix", "storage_class", "sse", "sse_kms_key_id", "acl", "expected_source_owner",
                  "expected_destination_owner", "multipart_threshold", "part_size", "object_concurrency",
-                 "part_concurrency", "max_attempts", "split_objects_over"):
+                 "part_concurrency", "max_attempts", "throttled_attempts", "split_objects_over"):
         value = getattr(options, name)
         if value != getattr(defaults, name):
             arguments += ["--" + name.replace("_", "-"), str(value)]

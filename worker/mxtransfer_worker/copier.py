@@ -25,10 +25,13 @@ from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
 from .parts import ObjectTooLargeError, choose_part_size, part_ranges
 from .s3client import is_aws_endpoint
+from .throttle import THROTTLING_CODES
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
 #: The error code of rows a stopping worker did not finish (temporary: the next attempt resumes them).
 INTERRUPTED = "Interrupted"
+#: The longest sleep before a retry.
+MAX_BACKOFF_SECONDS = 20.0
 #: Seconds between checks of the stop signal while parts are in flight.
 _POLL_SECONDS = 1.0
 
@@ -202,7 +205,9 @@ class ObjectCopier:
         if self.stop.requested:
             result.error_code, result.message, result.temporary = INTERRUPTED, "not started: the worker was stopping", True
             return result
-        for attempt in range(1, self.options.max_attempts + 1):
+        attempt = throttled = 0
+        while True:
+            attempt += 1
             try:
                 result.status, result.message, result.bytes = self._copy_once(row, destination_key)
                 result.error_code, result.temporary = "", False
@@ -210,15 +215,24 @@ class ObjectCopier:
             except Exception as raw:  # noqa: BLE001 - every failure becomes a report row
                 error = classify(raw, f"copy {self._source_uri(row)} to s3://{self.options.destination_bucket}/{destination_key}")
                 result.error_code, result.message, result.temporary = error.code, error.message, error.temporary
-                if not error.temporary or attempt == self.options.max_attempts or self.stop.requested:
+                throttled += error.code in THROTTLING_CODES
+                if not self._try_again(error, attempt, throttled):
                     break
                 self._back_off(attempt)
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
+    def _try_again(self, error: CopyError, attempt: int, throttled: int) -> bool:
+        """Whether to retry after failed ``attempt``, ``throttled`` of the failures so far being throttling:
+        other temporary failures up to ``max_attempts``, throttling up to ``throttled_attempts`` besides (see
+        ``CopyOptions``)."""
+        if not error.temporary or self.stop.requested:
+            return False
+        return attempt < self.options.max_attempts + min(throttled, self.options.throttled_attempts)
+
     def _back_off(self, attempt: int) -> None:
-        """Sleep before retry ``attempt + 1``: exponential backoff with full jitter."""
-        time.sleep(random.uniform(0, self.options.retry_base_delay * 2 ** (attempt - 1)))
+        """Sleep before retry ``attempt + 1``: exponential backoff with full jitter, at most ``MAX_BACKOFF_SECONDS``."""
+        time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1))))
 
     # -- one attempt -----------------------------------------------------------------------------------------
     def _copy_once(self, row: ManifestRow, destination_key: str) -> tuple[str, str, int]:
@@ -574,7 +588,9 @@ class ObjectCopier:
     def _copy_part(self, base_args: dict, number: int, first: int, last: int) -> dict:
         """Copy one part, retrying it alone on temporary failures (up to ``max_attempts``), so that one part
         that botocore's retries could not get through does not cost the parts already copied."""
-        for attempt in range(1, self.options.max_attempts + 1):
+        attempt = throttled = 0
+        while True:
+            attempt += 1
             try:
                 answer = self.copy_client.upload_part_copy(**base_args, PartNumber=number,
                                                            CopySourceRange=f"bytes={first}-{last}")
@@ -583,7 +599,8 @@ class ObjectCopier:
                 source = base_args["CopySource"]
                 error = classify(raw, f"copy part {number} of s3://{source['Bucket']}/{source['Key']} to "
                                       f"s3://{base_args['Bucket']}/{base_args['Key']}")
-                if not error.temporary or attempt == self.options.max_attempts or self.stop.requested:
+                throttled += error.code in THROTTLING_CODES
+                if not self._try_again(error, attempt, throttled):
                     raise error from raw
                 log.info("retrying part %d of s3://%s/%s after %s", number, base_args["Bucket"], base_args["Key"],
                          error.code)

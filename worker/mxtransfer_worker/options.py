@@ -57,6 +57,10 @@ class CopyOptions:
     split_objects_over: int | None = None
     #: Attempts per object for temporary failures (throttling, 5xx, timeouts) after botocore's own retries.
     max_attempts: int = 4
+    #: Throttled attempts (SlowDown...) per object or part besides ``max_attempts``: a fleet sharing one prefix
+    #: meets SlowDown for as long as S3 takes to scale, and giving up then leaves the object uncopied. With the
+    #: backoff capped at 20 s, 12 are about a minute of patience.
+    throttled_attempts: int = 12
     retry_base_delay: float = 1.0
 
     def __post_init__(self) -> None:
@@ -73,8 +77,9 @@ class CopyOptions:
         if self.split_objects_over is not None and self.split_objects_over <= self.multipart_threshold:
             raise ValueError(f"split_objects_over ({self.split_objects_over}) must be above multipart_threshold "
                              f"({self.multipart_threshold}): only multipart copies can be split")
-        if self.object_concurrency < 1 or self.part_concurrency < 1 or self.max_attempts < 1:
-            raise ValueError("object_concurrency, part_concurrency and max_attempts must be at least 1")
+        if self.object_concurrency < 1 or self.part_concurrency < 1 or self.max_attempts < 1 or self.throttled_attempts < 0:
+            raise ValueError("object_concurrency, part_concurrency and max_attempts must be at least 1, "
+                             "throttled_attempts at least 0")
 
     def destination_key(self, source_key: str) -> str:
         """The destination key for ``source_key``: the source prefix replaced by the destination prefix.
