@@ -28,10 +28,9 @@ from xml.sax.saxutils import unescape
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpHeaders, HttpRequest
 from awscrt.s3 import S3RequestType, S3ResponseError
-from botocore.awsrequest import AWSPreparedRequest, HeadersDict
+from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 from botocore.hooks import first_non_none_response
-from botocore.parsers import create_parser
 
 from .native_s3 import NativeS3
 
@@ -119,7 +118,6 @@ class CrtCopyClient:
         self._timeout = meta.config.read_timeout
         self._operations = {method: _Operation(meta.service_model.operation_model(name))
                             for method, name in OPERATIONS.items()}
-        self._parser = create_parser("rest-xml")  # thread-safe: one serves all threads of a boto3 client
 
     def copy_object(self, **args) -> dict:
         return self._send("copy_object", args)
@@ -199,8 +197,4 @@ class CrtCopyClient:
             status = 500  # like botocore: an empty or error body on 200 is a failure worth retrying
         if status < 300:
             return operation.success(status, headers, body)
-        parsed = self._parser.parse({"status_code": status, "headers": HeadersDict(headers), "body": body},
-                                    operation.output_shape)
-        if not parsed.get("Error", {}).get("Code"):
-            parsed.setdefault("Error", {})["Code"] = "InternalError" if status == 500 else str(status)
-        raise ClientError(parsed, operation.name)
+        raise self._native.client_error(operation.name, status, headers, body)

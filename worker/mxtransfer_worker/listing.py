@@ -39,6 +39,7 @@ DEFAULT_LISTING_CONCURRENCY = 64
 #: Seconds without any answer before a listing is given up as hung (a temporary failure).
 _ANSWER_TIMEOUT_S = 300.0
 _DELIMITER = "/"
+_OPERATION = "ListObjectsV2"
 
 
 class ListingError(RuntimeError):
@@ -135,23 +136,23 @@ class ParallelLister:
             headers.add("x-amz-request-payer", "requester")
         body: list[bytes] = []
         request = self._native.crt.make_request(
-            type=S3RequestType.DEFAULT, operation_name="ListObjectsV2", request=HttpRequest("GET", f"{path}?{text}", headers),
+            type=S3RequestType.DEFAULT, operation_name=_OPERATION, request=HttpRequest("GET", f"{path}?{text}", headers),
             on_body=lambda chunk, **_: body.append(bytes(chunk)))
         request.finished_future.add_done_callback(
             lambda future: answers.put((partition, future.exception() or b"".join(body))))
 
-    @staticmethod
-    def _page(location: S3Uri, outcome: bytes | BaseException) -> _Page:
+    def _page(self, location: S3Uri, outcome: bytes | BaseException) -> _Page:
         """The objects, common prefixes and continuation token of one answer; raises ``ListingError``."""
         if isinstance(outcome, S3ResponseError):
-            raise listing_error(_client_error(outcome.status_code, outcome.body or b""), location)
+            raise listing_error(self._native.client_error(_OPERATION, outcome.status_code, outcome.headers or [],
+                                                          outcome.body or b""), location)
         if isinstance(outcome, BaseException):
             message = f"{outcome.name}: {outcome.message}" if isinstance(outcome, AwsCrtError) else repr(outcome)
             raise ListingError(f"cannot list {location}: {message}")
         root = ElementTree.fromstring(outcome)
         namespace = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
         if root.tag == namespace + "Error":  # a 200 whose body is an error: S3 failed after the status line
-            raise listing_error(_client_error(500, outcome), location)
+            raise listing_error(self._native.client_error(_OPERATION, 500, [], outcome), location)
         key_tag, size_tag, etag_tag, modified_tag = (namespace + name for name in ("Key", "Size", "ETag", "LastModified"))
         contents_tag, prefixes_tag, token_tag = (namespace + name for name in
                                                  ("Contents", "CommonPrefixes", "NextContinuationToken"))
@@ -167,17 +168,6 @@ class ParallelLister:
             elif tag == token_tag:
                 token = element.text
         return _Page(objects, prefixes, token)
-
-
-def _client_error(status: int, body: bytes) -> ClientError:
-    """The ``ClientError`` boto3 would raise for an error answer (S3's ``<Error>`` XML body)."""
-    error = {"Code": str(status), "Message": ""}
-    try:
-        root = ElementTree.fromstring(body)
-        error.update({name: root.findtext(name) for name in ("Code", "Message") if root.findtext(name)})
-    except ElementTree.ParseError:
-        pass  # no body (e.g. a HEAD-like answer): the status code is all there is
-    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, "ListObjectsV2")
 
 
 def listing_error(error: ClientError, location: S3Uri) -> ListingError:

@@ -7,6 +7,9 @@ from urllib.parse import quote, urlsplit
 
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
 from awscrt.s3 import S3Client, S3RequestTlsMode
+from botocore.awsrequest import HeadersDict
+from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
 from botocore.utils import is_valid_ipv4_endpoint_url, is_valid_ipv6_endpoint_url
 from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
@@ -21,6 +24,8 @@ class NativeS3:
 
     def __init__(self, client, connections: int) -> None:
         meta = client.meta
+        self._service_model = meta.service_model
+        self._parser = create_parser("rest-xml")  # thread-safe: one serves all threads of a boto3 client
         endpoint = urlsplit(meta.endpoint_url)
         self.scheme = endpoint.scheme
         self.host, self.base_path = endpoint.netloc, endpoint.path.rstrip("/")
@@ -40,6 +45,15 @@ class NativeS3:
             credential_provider=credentials.to_crt_credentials_provider(),
             throughput_target_gbps=max(10.0, connections * _GBPS_PER_CONNECTION),
             max_active_connections_override=connections)
+
+    def client_error(self, operation_name: str, status: int, headers, body: bytes) -> ClientError:
+        """The ``ClientError`` boto3 would raise for an error answer to ``operation_name`` (S3's ``<Error>`` body,
+        read by botocore's own parser); without a code in the body, the status stands in for it."""
+        parsed = self._parser.parse({"status_code": status, "headers": HeadersDict(headers), "body": body},
+                                    self._service_model.operation_model(operation_name).output_shape)
+        if not parsed.get("Error", {}).get("Code"):
+            parsed.setdefault("Error", {})["Code"] = "InternalError" if status == 500 else str(status)
+        return ClientError(parsed, operation_name)
 
     def address(self, bucket: str, quoted_key: str = "") -> tuple[str, str]:
         """``(Host header, path)`` of a request for ``bucket`` (and an already URL-quoted key, if any)."""
