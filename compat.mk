@@ -11,7 +11,7 @@ COMPAT_VENV := .venv-compat
 COMPAT_PY := $(COMPAT_VENV)/bin/python
 COMPAT_AIRFLOW ?= 'apache-airflow==2.10.5' 'apache-airflow-providers-amazon[aiobotocore]==9.17.0' \
 	'apache-airflow-providers-common-compat==1.9.0'
-COMPAT_TEST_DEPS := 'moto[server]==5.2.5' 'botocore[crt]' crc32c 'PyYAML>=6' 'pytest>=8' pytest-xdist pytest-timeout
+COMPAT_TEST_DEPS := 'moto[server]==5.2.5' 'awscrt==0.38.1' crc32c 'PyYAML>=6' 'pytest>=8' pytest-xdist pytest-timeout
 COMPAT_TESTS ?= tests/provider tests/dags tests/docs
 
 .PHONY: test-compat
