@@ -11,26 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+
+from airflow_home import use_dag_bundle, use_temporary_airflow_home
 
 PROVIDER_TESTS = Path(__file__).parent / "provider"
 DAGS_FOLDER = PROVIDER_TESTS / "dags"
 # The test DAGs and the helpers their stand-in for AWS Batch imports.
 sys.path.extend(str(path) for path in (DAGS_FOLDER, PROVIDER_TESTS) if str(path) not in sys.path)
 
-# One home per process: xdist workers inherit the controller's environment, so it is always overwritten.
-_HOME = tempfile.mkdtemp(prefix=f"mxtransfer-airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
-for _name, _value in {
-    "AIRFLOW_HOME": _HOME,
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-}.items():
-    os.environ[_name] = _value
+use_temporary_airflow_home("airflow", DAGS_FOLDER, AIRFLOW__CORE__UNIT_TEST_MODE="True")
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +45,4 @@ def aws_connection(s3_server):
 @pytest.fixture(autouse=True)
 def provider_dag_bundle(monkeypatch):
     """``tests/provider/dags`` as the only DAG bundle, whatever folder's settings Airflow was imported with."""
-    bundle = {"name": "mxtransfer-provider-test-dags",
-              "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-              "kwargs": {"path": str(DAGS_FOLDER), "refresh_interval": 0}}
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
+    use_dag_bundle(monkeypatch, "mxtransfer-provider-test-dags", DAGS_FOLDER)

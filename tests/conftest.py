@@ -1,7 +1,8 @@
 """Shared fixtures: a real S3 endpoint (moto's server over HTTP on 127.0.0.1) and a network guard.
 
 Every test runs with dummy credentials and an explicit endpoint; any attempt to resolve a host other than
-the loopback fails the test instead of reaching real AWS.
+the loopback, or to build the engine's native (awscrt) S3 client for one, fails the test instead of reaching
+real AWS.
 """
 
 from __future__ import annotations
@@ -38,6 +39,26 @@ def _loopback_only_getaddrinfo(host, *args, **kwargs):
 
 
 socket.getaddrinfo = _loopback_only_getaddrinfo
+
+
+def _guard_native_clients() -> None:
+    """awscrt resolves host names in native code, past the guard above: refuse to build the engine's native S3
+    client (``native_s3.NativeS3``, the only way the engine reaches awscrt) for an endpoint not on the loopback.
+    Every request of that client goes to its boto3 client's endpoint host (or a bucket's subdomain of it)."""
+    from urllib.parse import urlsplit
+
+    from mxtransfer_worker import native_s3
+
+    build = native_s3.NativeS3.__init__
+
+    def loopback_only_build(self, client, connections: int) -> None:
+        _loopback_only_getaddrinfo(urlsplit(client.meta.endpoint_url).hostname, None)
+        build(self, client, connections)
+
+    native_s3.NativeS3.__init__ = loopback_only_build
+
+
+_guard_native_clients()
 
 
 @pytest.fixture(scope="session")

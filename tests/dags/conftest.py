@@ -8,23 +8,14 @@ reads when it runs (the bundle's path, the compute backend, connections) are set
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from airflow_home import use_dag_bundle, use_temporary_airflow_home
 
 # Before anything imports Airflow (dag_testlib does), which would otherwise read ~/airflow's configuration.
-_HOME = tempfile.mkdtemp(prefix=f"mxtransfer-dags-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
-for _name, _value in {
-    "AIRFLOW_HOME": _HOME,
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[2] / "dags"),
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
-}.items():
-    os.environ[_name] = _value
+use_temporary_airflow_home("dags", Path(__file__).resolve().parents[2] / "dags")
 
 from dag_testlib import DAGS, OBJECTS  # noqa: E402
 
@@ -50,9 +41,7 @@ def dag_environment(monkeypatch, tmp_path):
     """``dags/`` as the only DAG bundle, the local backend, an ``aws_default`` without credentials and the
     example provider list's connections (the aggregation DAG refuses to load without them), and no stacks
     file (one written by ``make outputs`` into ``dags/config/`` would otherwise change the DAGs' defaults)."""
-    bundle = {"name": "mxtransfer-dags", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-              "kwargs": {"path": str(DAGS), "refresh_interval": 0}}
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([bundle]))
+    use_dag_bundle(monkeypatch, "mxtransfer-dags", DAGS)
     monkeypatch.setenv("MXTRANSFER_COMPUTE", "local")
     for conn_id in ["aws_default"] + [entry["aws_conn_id"] for entry in yaml.safe_load(EXAMPLE.read_text())["providers"]]:
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", '{"conn_type": "aws"}')
