@@ -2,7 +2,8 @@
 
 S3 Batch Operations invokes ``handler`` with a batch of tasks (one object each) and expects one result per
 task. Objects up to the inline limit are copied right here with the engine's ``ObjectCopier`` (the same
-verified copy as the AWS Batch worker); larger ones are handed to the AWS Batch worker queue as a one-row job,
+verified copy as the AWS Batch worker, its copy requests through awscrt's native client with
+``native_client``); larger ones are handed to the AWS Batch worker queue as a one-row job,
 because a Lambda invocation ends after 15 minutes.
 
 Event and response formats (checked against these sources):
@@ -39,9 +40,12 @@ report alone is therefore not the transfer's outcome; the records and worker rep
 times, so it cannot wait out a long copy. A retried task finds its record and does not submit a second job.
 
 Packaging: the function's zip holds this package and a pinned boto3/botocore, because the boto3 bundled in
-the Lambda runtime is older than the S3 parameters the engine sends (e.g. ``AnnotationDirective``)::
+the Lambda runtime is older than the S3 parameters the engine sends (e.g. ``AnnotationDirective``), and awscrt
+(a binary wheel: the copy requests go through its native client, as in the worker), for the runtime's platform::
 
-    python -m pip install --target build/driver . "boto3==<the version the tests ran with>"
+    python -m pip install --target build/driver --no-deps .
+    python -m pip install --target build/driver --platform manylinux2014_x86_64 --python-version 3.11 \
+        --only-binary=:all: "boto3==<the version the tests ran with>" -r <(grep -A2 '^awscrt' worker/requirements.txt)
     (cd build/driver && zip -qr ../mxtransfer-driver.zip .)
 
 The stack template takes the zip's bucket and key as parameters; its handler is
@@ -70,6 +74,7 @@ from .errors import classify
 from .manifest import ManifestRow, decode_key, upload_manifest
 from .options import CopyOptions
 from .report import DRIVER_COPIED, DRIVER_HANDED_OFF, DRIVER_IDENTICAL
+from .runner import copy_client_for
 from .s3client import make_s3_client
 from .s3uri import S3Uri
 
@@ -335,7 +340,8 @@ def handle_event(event: dict, s3, batch, environ: Mapping[str, str]) -> dict:
                                for task in tasks]
         return response
     with ThreadPoolExecutor(config.options.part_concurrency, thread_name_prefix="mxtransfer-part") as parts:
-        answering = _Tasks(s3, batch, config, ObjectCopier(s3, config.options, parts), event["job"]["id"])
+        copier = ObjectCopier(s3, config.options, parts, copy_client=copy_client_for(s3, config.options))
+        answering = _Tasks(s3, batch, config, copier, event["job"]["id"])
         response["results"] = [answering.answer(task, version) for task in tasks]
     for result in response["results"]:
         log.info("task %s: %s: %s", result["taskId"], result["resultCode"], result["resultString"])

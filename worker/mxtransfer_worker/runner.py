@@ -13,6 +13,12 @@ from .manifest import ManifestRow
 from .options import CopyOptions
 
 
+def copy_client_for(client, options: CopyOptions) -> CrtCopyClient | None:
+    """The client for copy requests (``ObjectCopier``'s ``copy_client``): awscrt's native one built from
+    ``client`` with ``options.native_client``, else None (``client`` sends them)."""
+    return CrtCopyClient(client, options.connections) if options.native_client else None
+
+
 def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_result: Callable[[CopyResult], None],
               checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None) -> bool:
     """Copy every row, ``options.object_concurrency`` objects at a time, and hand each result to ``on_result``
@@ -28,8 +34,7 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
     window = 2 * options.object_concurrency
     part_pool = ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-part")
     object_pool = ThreadPoolExecutor(options.object_concurrency, thread_name_prefix="mxtransfer-object")
-    copy_client = CrtCopyClient(client, options.connections) if options.native_client else None
-    copier = ObjectCopier(client, options, part_pool, checkpoints, stop, copy_client)
+    copier = ObjectCopier(client, options, part_pool, checkpoints, stop, copy_client_for(client, options))
     # Finished copies queue up as they end: waiting on the set of those in flight (concurrent.futures.wait)
     # locks every future in it at each completion, which costs more CPU than a native copy request.
     finished: queue.SimpleQueue = queue.SimpleQueue()

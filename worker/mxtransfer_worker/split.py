@@ -34,6 +34,7 @@ from .copier import SKIPPED, SUCCEEDED, CopyResult, Interrupted, ObjectCopier, S
 from .errors import CopyError
 from .manifest import ManifestRow
 from .options import CopyOptions
+from .runner import copy_client_for
 from .sharding import PartSlice
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def copy_slice(client, work: PartSlice, options: CopyOptions, checkpoints: Check
     """Copy the parts of ``work`` (and complete the upload if they were the last); the result to report, or
     None when this worker has nothing to report (see the module's docstring)."""
     with ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-split") as part_pool:
-        copier = _SliceCopier(client, options, part_pool, checkpoints, stop, work)
+        copier = _SliceCopier(client, options, part_pool, checkpoints, stop, work, copy_client_for(client, options))
         result = copier.copy(work.row)
     if (result.status == SUCCEEDED and not copier.completed_here) or (result.status == SKIPPED and work.member):
         log.info("s3://%s/%s: shard %d of the group %d-%d: %s", work.row.bucket, work.row.key, work.member,
@@ -59,8 +60,8 @@ class _SliceCopier(ObjectCopier):
     """An ``ObjectCopier`` whose multipart copy is one slice of a shared upload, completed if it is the last."""
 
     def __init__(self, client, options: CopyOptions, part_executor, checkpoints: CheckpointStore,
-                 stop: StopSignal | None, work: PartSlice) -> None:
-        super().__init__(client, options, part_executor, checkpoints, stop)
+                 stop: StopSignal | None, work: PartSlice, copy_client) -> None:
+        super().__init__(client, options, part_executor, checkpoints, stop, copy_client)
         self.work = work
         self.completed_here = False
 
