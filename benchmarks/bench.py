@@ -213,9 +213,20 @@ def scenario_markdown(scenario: Scenario, rows: list[dict]) -> str:
              f"Limit: {limit:.2f} s — {derivation}.", ""]
     lines += [f"Note: {note}." for note in scenario.notes]
     lines += _model_lines(scenario)
+    lines += _list_ceiling_lines(scenario, rows)
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += [_format_row(row) for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _list_ceiling_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
+    """For a listing: the keys the emulator lists per CPU-second of its own, from the run that cost it least."""
+    spent = [row["server_cpu_s"] for row in rows if row["server_cpu_s"] and row["check"] == "ok"]
+    if scenario.kind != "list" or not spent:
+        return []
+    return ["", f"The emulator's own list ceiling in this run: {len(scenario.objects) / min(spent):,.0f} keys per"
+            f" CPU-second ({len(scenario.objects):,} keys in {min(spent):.1f} s of its CPU, the least any run cost it;"
+            " `python -m benchmarks.s3emulator.selfbench` measures it on its own)."]
 
 
 def _model_lines(scenario: Scenario) -> list[str]:

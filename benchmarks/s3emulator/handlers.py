@@ -58,6 +58,21 @@ def _el(name: str, value: object) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
 
+def _url_encode(text: str) -> str:
+    """A key or prefix as a listing with ``encoding-type=url`` shows it."""
+    return quote(text, safe="/")
+
+
+def listing_entry(record: ObjectRecord) -> tuple[str, str]:
+    """``record.listing``, rendered and kept on the record if it was not yet."""
+    checksum = _el("ChecksumAlgorithm", record.checksum_algorithm) + _el("ChecksumType", record.checksum_type) \
+        if record.checksum_algorithm else ""
+    record.listing = (_el("Key", _url_encode(record.key)),
+                      f"{_el('LastModified', iso8601(record.last_modified))}<ETag>\"{record.etag}\"</ETag>{checksum}"
+                      f"{_el('Size', record.size)}{_el('StorageClass', record.storage_class)}")
+    return record.listing
+
+
 def _unquote_etag(value: str) -> str:
     return value.strip().strip('"')
 
@@ -481,6 +496,12 @@ class S3App:
         if after_is_prefix and after:
             index = max(index, bisect.bisect_left(keys, after[:-1] + chr(ord(after[-1]) + 1)))
         contents, prefixes = [], []
+        if not delimiter:  # no common prefixes: the page is a slice of the sorted keys
+            end = index + max_keys
+            if prefix:
+                end = min(end, bisect.bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1), index))
+            contents = [bucket.objects[key] for key in keys[index:end]]
+            index = max(index, end)
         while index < len(keys) and len(contents) + len(prefixes) < max_keys:
             key = keys[index]
             if not key.startswith(prefix):
@@ -498,15 +519,15 @@ class S3App:
         return contents, prefixes, truncated, last, bool(prefixes) and last == prefixes[-1]
 
     def _list_xml(self, contents, prefixes, encode, fetch_owner: bool, owner: str) -> str:
+        """The ``Contents`` and ``CommonPrefixes`` of a listing page; each object's XML is rendered once and kept
+        on its record (a page of 1,000 keys is then mostly a join)."""
+        url = encode is _url_encode
+        owner_xml = _owner_xml(owner) if fetch_owner else ""
         parts = []
         for record in contents:
-            checksum = _el("ChecksumAlgorithm", record.checksum_algorithm) + _el("ChecksumType", record.checksum_type) \
-                if record.checksum_algorithm else ""
-            parts.append(
-                f"<Contents>{_el('Key', encode(record.key))}{_el('LastModified', iso8601(record.last_modified))}"
-                f"<ETag>\"{record.etag}\"</ETag>{checksum}{_el('Size', record.size)}"
-                f"{_el('StorageClass', record.storage_class)}{_owner_xml(owner) if fetch_owner else ''}</Contents>"
-            )
+            listing = record.listing or listing_entry(record)
+            key_xml = listing[0] if url else _el("Key", record.key)
+            parts.append(f"<Contents>{key_xml}{listing[1]}{owner_xml}</Contents>")
         parts.extend(f"<CommonPrefixes>{_el('Prefix', encode(p))}</CommonPrefixes>" for p in prefixes)
         return "".join(parts)
 
@@ -524,7 +545,7 @@ class S3App:
             return lambda text: text, ""
         if encoding != "url":
             raise errors.invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", encoding)
-        return lambda text: quote(text, safe="/"), _el("EncodingType", "url")
+        return _url_encode, _el("EncodingType", "url")
 
     async def list_objects_v2(self, context: Context) -> Response:
         bucket = self._bucket(context)

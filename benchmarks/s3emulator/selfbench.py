@@ -2,7 +2,7 @@
 
 Starts the emulator in its own process (no latency, instant copies, no rate ceilings), fills a bucket with
 virtual objects, then drives it with raw keep-alive HTTP/1.1 requests from client processes (asyncio, a few
-microseconds of client CPU per request) and prints requests per second for HeadObject and CopyObject, plus
+microseconds of client CPU per request) and prints requests per second for HeadObject, CopyObject and ListObjectsV2 (pages of 1,000 keys), plus
 requests per CPU-second of the server process: the rate it would reach with a core to itself.
 """
 
@@ -23,6 +23,9 @@ OBJECTS = 1000
 
 def _request(operation: str, index: int, host: str) -> bytes:
     source = f"/bench/src/{index % OBJECTS:06d}"
+    if operation == "ListObjectsV2":  # one page of all OBJECTS keys
+        return (f"GET /bench?list-type=2&prefix=src%2F&encoding-type=url HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\n\r\n").encode()
     if operation == "HeadObject":
         return f"HEAD {source} HTTP/1.1\r\nHost: {host}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\n\r\n".encode()
     return (f"PUT /bench/dst/{index:09d} HTTP/1.1\r\nHost: {host}\r\nx-amz-copy-source: {source[1:]}\r\n"
@@ -102,10 +105,12 @@ def main(argv: list[str] | None = None) -> None:
         url = server.stdout.readline().strip()
         print(f"emulator at {url}; {args.client_processes} client process(es) x {args.connections} connections,"
               f" {args.seconds:g} s per operation, {os.cpu_count()} CPUs")
-        for operation in ("HeadObject", "CopyObject"):
+        for operation in ("HeadObject", "CopyObject", "ListObjectsV2"):
             result = measure(url, server.pid, operation, args.seconds, args.connections, args.client_processes)
-            print(f"{operation:>11}: {result['per_second']:8.0f} requests/s  "
-                  f"({result['per_server_cpu_second']:.0f} per server CPU-second; statuses {result['statuses']})")
+            keys = (f"; {result['per_server_cpu_second'] * OBJECTS:,.0f} listed keys per server CPU-second"
+                    if operation == "ListObjectsV2" else "")
+            print(f"{operation:>13}: {result['per_second']:8.0f} requests/s  "
+                  f"({result['per_server_cpu_second']:.0f} per server CPU-second{keys}; statuses {result['statuses']})")
     finally:
         server.terminate()
         server.wait()

@@ -118,6 +118,10 @@ class ObjectRecord:
     checksum: str | None = None
     part_sizes: tuple[int, ...] | None = None
     restored: bool = False
+    #: Listing XML cache, filled by the first listing that shows the object: ``(url-encoded <Key> element, the
+    #: elements after it)``. Valid for the record's life: what a listing shows never changes in a record (an
+    #: overwrite puts a new record).
+    listing: tuple[str, str] | None = None
 
     @property
     def size(self) -> int:

@@ -176,7 +176,9 @@ def scenarios(tiny: bool) -> list[Scenario]:
                  [(f"p{index % 16:02d}/{index:08d}", KiB) for index in range(keys)],
                  settings if tiny else {**settings, "latency_s": LISTING_LATENCY_S}, caps["inventory"], kind="list",
                  notes=["the engine's rows write the listing into an uploaded manifest, as GenerateInventoryOperator"
-                        " does; its first row lists one page at a time through boto3 (the sequential listing)"]),
+                        " does; its first row lists one page at a time through boto3 (the sequential listing)",
+                        "the emulator renders each key's listing XML once, while the bucket is filled (outside the"
+                        " runs), and joins those for each page"]),
         Scenario("fleet-one-prefix", f"fleet: {fleet_objects:,} objects of 1 MiB in one prefix",
                  [(f"fleet/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings, caps["fleet"],
                  workers=fleet_workers, notes=[FLEET_NOTE]),

@@ -43,3 +43,4 @@ def test_tiny_bench_runs_every_scenario_and_verifies_every_tool(tmp_path):
     text = report.read_text()
     assert "| tool | workers | wall s | objects/s | GiB/s | requests | CPU s | peak RSS MiB |" in text
     assert text.count("| mxtransfer engine | 1 |") == len(SCENARIOS)
+    assert "The emulator's own list ceiling in this run:" in text

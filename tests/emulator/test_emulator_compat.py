@@ -52,6 +52,20 @@ def test_list_objects_v2_pages_and_groups_by_delimiter(client, bucket):
     assert client.list_objects_v2(Bucket=bucket, StartAfter="c")["Contents"][0]["Key"] == "d e"
 
 
+def test_listing_shows_odd_keys_and_overwritten_objects(client, bucket):
+    keys = ["a&b<c>.txt", "q\"'.txt", "sp ace+plus", "ü/é€", "%41", "z/1"]
+    for key in keys:
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    def listed(**args):
+        return [(item["Key"], item["Size"]) for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, PaginationConfig={"PageSize": 2}, **args) for item in page.get("Contents", [])]
+    assert listed() == [(key, 1) for key in sorted(keys)]
+    assert listed(Prefix="z") == [("z/1", 1)]
+    client.put_object(Bucket=bucket, Key="%41", Body=b"xyz")  # a listing shows the new object, not the first
+    assert dict(listed())["%41"] == 3
+
+
 def test_copy_object_metadata_and_tagging_directives(client, bucket):
     client.put_object(Bucket=bucket, Key="src", Body=b"payload", ContentType="text/plain", Metadata={"k": "v"},
                       Tagging="t=1")
