@@ -1,10 +1,11 @@
-"""The part-size rule: never more than 10,000 parts, never under 5 MiB, never over 5 GiB."""
+"""The part-size rule: never more than 10,000 parts (nor more than the fastest count), never under 5 MiB, never
+over 5 GiB."""
 
 import pytest
 
 from mxtransfer_worker.parts import (
     GiB, MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, ObjectTooLargeError, TiB,
-    choose_part_size, part_ranges,
+    choose_part_size, fastest_part_count, part_ranges, parts_in_flight,
 )
 
 
@@ -12,10 +13,11 @@ from mxtransfer_worker.parts import (
     (5 * MiB, 64 * MiB, 64 * MiB, 1),
     (5 * GiB, 64 * MiB, 64 * MiB, 80),
     (50 * GiB, 64 * MiB, 64 * MiB, 800),
+    (1 * TiB, 64 * MiB, 161 * MiB, 6513),  # 16,384 parts of 64 MiB: more than the fastest count, 6,539
     (5 * TiB, 64 * MiB, 525 * MiB, 9987),
     (MAX_OBJECT_SIZE, 64 * MiB, 5 * GiB, 10_000),
     (MAX_OBJECT_SIZE, 8 * GiB, 5 * GiB, 10_000),
-    (50 * GiB, 1 * MiB, 6 * MiB, 8534),  # 5 MiB parts would need 10,240
+    (50 * GiB, 1 * MiB, 36 * MiB, 1423),  # 5 MiB parts would be 10,240, the fastest count is 1,444
 ])
 def test_part_size_rule(size, preferred, expected_part, expected_parts):
     part = choose_part_size(size, preferred)
@@ -39,3 +41,11 @@ def test_part_ranges_cover_the_object_exactly():
     ranges = list(part_ranges(12 * MiB + 1, 5 * MiB))
     assert ranges == [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, 12 * MiB)]
     assert list(part_ranges(0, 5 * MiB)) == []
+
+
+def test_the_fastest_part_count_and_the_parts_in_flight_follow_s3s_rate_and_stream_bandwidth():
+    # 1 TiB at 3,500 requests/s and 90 MB/s per stream: sqrt(3,500 x 1 TiB / 90 MB/s) parts, each ~1.9 s long,
+    # so ~6,600 of them in flight keep the prefix at its rate
+    assert fastest_part_count(1 * TiB) == 6539
+    assert parts_in_flight(161 * MiB) == 6636
+    assert parts_in_flight(64 * MiB) == 2680

@@ -9,11 +9,13 @@ classification for the report, and control of the upload id for resuming after a
 
 from __future__ import annotations
 
+import heapq
 import logging
+import queue
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -23,7 +25,7 @@ from .checkpoints import Checkpoint, CheckpointStore
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import ObjectTooLargeError, choose_part_size, part_ranges
+from .parts import ObjectTooLargeError, choose_part_size, part_ranges, parts_in_flight
 from .s3client import is_aws_endpoint
 from .throttle import THROTTLING_CODES
 
@@ -183,6 +185,8 @@ class ObjectCopier:
                  checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, copy_client=None):
         self.client = client
         self.copy_client = copy_client or client
+        #: Sends a request without a thread of its own (``crt_copy.CrtCopyClient.send``); a boto3 client has none.
+        self._send = getattr(self.copy_client, "send", None)
         self.conditional_copy = (options.conditional_copy if options.conditional_copy is not None
                                  else is_aws_endpoint(client))
         self.options = options
@@ -218,7 +222,7 @@ class ObjectCopier:
                 throttled += error.code in THROTTLING_CODES
                 if not self._try_again(error, attempt, throttled):
                     break
-                self._back_off(attempt)
+                time.sleep(self._backoff(attempt))
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -230,9 +234,10 @@ class ObjectCopier:
             return False
         return attempt < self.options.max_attempts + min(throttled, self.options.throttled_attempts)
 
-    def _back_off(self, attempt: int) -> None:
-        """Sleep before retry ``attempt + 1``: exponential backoff with full jitter, at most ``MAX_BACKOFF_SECONDS``."""
-        time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1))))
+    def _backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt + 1``: exponential backoff with full jitter, at most
+        ``MAX_BACKOFF_SECONDS``."""
+        return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1)))
 
     # -- one attempt -----------------------------------------------------------------------------------------
     def _copy_once(self, row: ManifestRow, destination_key: str) -> tuple[str, str, int]:
@@ -546,10 +551,12 @@ class ObjectCopier:
     def _copy_parts(self, row: ManifestRow, source: dict, checkpoint: Checkpoint,
                     numbers: range | None = None) -> list[dict]:
         """Copy the parts ``checkpoint`` lacks (of ``numbers`` only, when given), adding them to it, at most
-        ``part_concurrency`` of this object in flight; stop at the first failure. When a stop is requested,
-        start no more parts and raise ``Interrupted`` once those in flight are done or the grace period is over
-        (then they are abandoned: ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint
-        every interval."""
+        ``_parts_in_flight`` of this object at once; a part that fails temporarily is retried alone (up to
+        ``max_attempts``, throttling ``throttled_attempts`` more) after a backoff, so that it does not cost the
+        parts already copied; stop at the first part that gives up. When a stop is requested, start no more
+        parts and raise ``Interrupted`` once those in flight are done or the grace period is over (then they are
+        abandoned: ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint every
+        interval."""
         have = {part["PartNumber"] for part in checkpoint.parts}
         numbers = numbers or range(1, -(-checkpoint.source_size // checkpoint.part_size) + 1)
         pending = (part for part in part_ranges(checkpoint.source_size, checkpoint.part_size)
@@ -559,19 +566,47 @@ class ObjectCopier:
             "UploadId": checkpoint.upload_id, "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
-        in_flight: set[Future] = set()
+        most = self._parts_in_flight(checkpoint.part_size)
+        #: future -> (part number, first byte, last byte, attempts, throttled attempts)
+        in_flight: dict[Future, tuple[int, int, int, int, int]] = {}
+        retries: list[tuple[float, tuple[int, int, int, int, int]]] = []  # a heap by the time they are due
+        finished: queue.SimpleQueue = queue.SimpleQueue()
         saved = time.monotonic()
         try:
             while True:
-                while len(in_flight) < self.options.part_concurrency and not self.stop.requested:
-                    part = next(pending, None)
-                    if part is None:
+                while not self.stop.requested:  # a part waiting for its retry keeps its place in flight
+                    if retries and retries[0][0] <= time.monotonic():
+                        part = heapq.heappop(retries)[1]
+                    elif len(in_flight) + len(retries) < most:
+                        number_range = next(pending, None)
+                        if number_range is None:
+                            break
+                        part = (*number_range, 0, 0)
+                    else:
                         break
-                    in_flight.add(self.part_executor.submit(self._copy_part, base_args, *part))
-                if not in_flight or self.stop.expired:
+                    future = self._send_part(base_args, *part[:3])
+                    in_flight[future] = part
+                    future.add_done_callback(finished.put)
+                if not in_flight and (not retries or self.stop.requested) or self.stop.expired:
                     break
-                finished, in_flight = wait(in_flight, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                checkpoint.parts.extend(future.result() for future in finished)
+                due = retries[0][0] - time.monotonic() if retries else _POLL_SECONDS
+                try:
+                    future = finished.get(timeout=max(0.0, min(_POLL_SECONDS, due)))
+                except queue.Empty:
+                    continue
+                number, first, last, attempt, throttled = in_flight.pop(future)
+                try:
+                    checkpoint.parts.append(_completed_part(number, future.result()["CopyPartResult"]))
+                except (ClientError, BotoCoreError) as raw:
+                    error = classify(raw, f"copy part {number} of {self._source_uri(row)} to "
+                                          f"s3://{checkpoint.destination_bucket}/{checkpoint.destination_key}")
+                    attempt, throttled = attempt + 1, throttled + (error.code in THROTTLING_CODES)
+                    if not self._try_again(error, attempt, throttled):
+                        raise error from raw
+                    log.info("retrying part %d of s3://%s/%s after %s", number, checkpoint.destination_bucket,
+                             checkpoint.destination_key, error.code)
+                    heapq.heappush(retries, (time.monotonic() + self._backoff(attempt),
+                                             (number, first, last, attempt, throttled)))
                 if self.checkpoints and time.monotonic() - saved >= self.checkpoints.interval:
                     self._save_checkpoint(checkpoint)
                     saved = time.monotonic()
@@ -585,26 +620,20 @@ class ObjectCopier:
                               + (f", {len(in_flight)} abandoned in flight" if in_flight else ""))
         return sorted(checkpoint.parts, key=lambda part: part["PartNumber"])
 
-    def _copy_part(self, base_args: dict, number: int, first: int, last: int) -> dict:
-        """Copy one part, retrying it alone on temporary failures (up to ``max_attempts``), so that one part
-        that botocore's retries could not get through does not cost the parts already copied."""
-        attempt = throttled = 0
-        while True:
-            attempt += 1
-            try:
-                answer = self.copy_client.upload_part_copy(**base_args, PartNumber=number,
-                                                           CopySourceRange=f"bytes={first}-{last}")
-                return _completed_part(number, answer["CopyPartResult"])
-            except (ClientError, BotoCoreError) as raw:
-                source = base_args["CopySource"]
-                error = classify(raw, f"copy part {number} of s3://{source['Bucket']}/{source['Key']} to "
-                                      f"s3://{base_args['Bucket']}/{base_args['Key']}")
-                throttled += error.code in THROTTLING_CODES
-                if not self._try_again(error, attempt, throttled):
-                    raise error from raw
-                log.info("retrying part %d of s3://%s/%s after %s", number, base_args["Bucket"], base_args["Key"],
-                         error.code)
-                self._back_off(attempt)
+    def _parts_in_flight(self, part_size: int) -> int:
+        """Parts of one object to keep in flight: ``part_concurrency``, and with a copy client that sends without
+        a thread per request (awscrt's), no more than keep the prefix at S3's write rate (``parts_in_flight``:
+        long parts need thousands); on part threads, the pool's size bounds them anyway."""
+        if self._send is None:
+            return self.options.part_concurrency
+        return min(self.options.part_concurrency, parts_in_flight(part_size))
+
+    def _send_part(self, base_args: dict, number: int, first: int, last: int) -> Future:
+        """Start one UploadPartCopy: a future of its answer."""
+        args = {**base_args, "PartNumber": number, "CopySourceRange": f"bytes={first}-{last}"}
+        if self._send is not None:
+            return self._send("upload_part_copy", args)
+        return self.part_executor.submit(self.copy_client.upload_part_copy, **args)
 
     def _abort(self, destination_key: str, upload_id: str) -> None:
         try:

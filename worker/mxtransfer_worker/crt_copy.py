@@ -11,6 +11,11 @@ parser; success answers (a flat result element and a few headers) are read here,
 parser costs more CPU than the whole native request. boto3 stays the client for everything else (HEADs,
 multipart control calls, listings).
 
+``send`` returns a future that awscrt's own thread completes, so a caller keeps thousands of requests in flight
+(the parts of a large object) without a thread for each; ``copy_object`` and ``upload_part_copy`` wait for it.
+awscrt has no timeout for a request's whole life, so one thread cancels requests that outlive the boto3
+client's read timeout (they fail with botocore's ``ReadTimeoutError``).
+
 Each request emits botocore's ``before-send.s3.<Operation>`` and ``response-received.s3.<Operation>`` events on
 the boto3 client's event system, so what observes that client's requests there (``throttle.RequestGovernor``:
 its limit on requests in flight and its counts) observes these too. As in botocore, a ``before-send`` handler
@@ -21,6 +26,9 @@ request once, with its final outcome.
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import Future
 from datetime import datetime
 from urllib.parse import quote
 from xml.sax.saxutils import unescape
@@ -108,22 +116,22 @@ def _copy_source_header(value) -> str:
 class CrtCopyClient:
     """Sends ``copy_object`` and ``upload_part_copy`` (boto3's arguments and answers) through awscrt's
     ``S3Client``, with the endpoint, region, credentials, addressing style, TLS and timeout of the boto3
-    ``client`` it is built from; at most ``connections`` requests in flight. Thread-safe; the native client is
+    ``client`` it is built from, over at most ``connections`` connections (``NativeS3``). Thread-safe; the native client is
     freed with it (requests a stopping worker abandoned keep it alive until they end)."""
 
     def __init__(self, client, connections: int) -> None:
         meta = client.meta
         self._native = NativeS3(client, connections)
         self._events = meta.events
-        self._timeout = meta.config.read_timeout
+        self._deadlines = _Deadlines(meta.config.read_timeout)
         self._operations = {method: _Operation(meta.service_model.operation_model(name))
                             for method, name in OPERATIONS.items()}
 
     def copy_object(self, **args) -> dict:
-        return self._send("copy_object", args)
+        return self.send("copy_object", args).result()
 
     def upload_part_copy(self, **args) -> dict:
-        return self._send("upload_part_copy", args)
+        return self.send("upload_part_copy", args).result()
 
     # -- one request -----------------------------------------------------------------------------------------
     def _request(self, operation: _Operation, args: dict) -> HttpRequest:
@@ -141,31 +149,21 @@ class CrtCopyClient:
                 raise TypeError(f"{operation.name}: argument {name} is not supported by the native copy client")
         return HttpRequest("PUT", path, headers)
 
-    def _send(self, method: str, args: dict) -> dict:
+    def send(self, method: str, args: dict) -> Future:
+        """Send one request (``method`` with boto3's arguments) without waiting: a future of the answer dict boto3
+        would give, or of the exception it would raise."""
         operation = self._operations[method]
         http_request = self._request(operation, args)
         prepared = AWSPreparedRequest(
             http_request.method, f"{self._native.scheme}://{http_request.headers.get('Host')}{http_request.path}",
             dict(http_request.headers), None, False)
         given = first_non_none_response(self._events.emit(f"before-send.s3.{operation.name}", request=prepared))
-        parsed = exception = None
-        try:
-            if given is not None:
-                parsed = self._parse(operation, given.status_code, list(given.headers.items()), given.content)
-            else:
-                parsed = self._answer(operation, http_request)
-            return parsed
-        except ClientError as error:
-            parsed = error.response
-            raise
-        except Exception as error:
-            exception = error
-            raise
-        finally:
-            self._events.emit(f"response-received.s3.{operation.name}", exception=exception, response_dict=None,
-                              parsed_response=parsed, context={})
-
-    def _answer(self, operation: _Operation, http_request: HttpRequest) -> dict:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()  # sent: ``cancel`` cannot take it back
+        if given is not None:
+            self._finish(future, operation,
+                         lambda: self._parse(operation, given.status_code, list(given.headers.items()), given.content))
+            return future
         answer: dict = {}
         body: list[bytes] = []
 
@@ -175,21 +173,45 @@ class CrtCopyClient:
         request = self._native.crt.make_request(
             type=S3RequestType.DEFAULT, operation_name=operation.name, request=http_request,
             on_headers=on_headers, on_body=lambda chunk, **_: body.append(bytes(chunk)))
+        self._deadlines.watch(request, future)
+        request.finished_future.add_done_callback(lambda finished: self._finish(
+            future, operation, lambda: self._answer(operation, finished, answer, body, future)))
+        return future
+
+    def _finish(self, future: Future, operation: _Operation, outcome) -> None:
+        """Complete ``future`` with ``outcome()`` (the answer, or the exception it raises), after the
+        ``response-received`` event."""
+        parsed = exception = None
         try:
-            request.finished_future.result(self._timeout)
-        except S3ResponseError as error:
+            parsed = outcome()
+        except ClientError as error:
+            parsed, exception = error.response, error
+        except Exception as error:  # noqa: BLE001 - handed to the caller through the future
+            exception = error
+        self._events.emit(f"response-received.s3.{operation.name}", response_dict=None, parsed_response=parsed,
+                          context={}, exception=None if isinstance(exception, ClientError) else exception)
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(parsed)
+
+    def _answer(self, operation: _Operation, finished: Future, answer: dict, body: list[bytes], future: Future) -> dict:
+        """The answer of a native request that ended (``finished``: awscrt's future)."""
+        error = finished.exception()
+        if error is None:
+            return self._parse(operation, answer.get("status_code", 200), answer.get("headers", []), b"".join(body))
+        if isinstance(error, S3ResponseError):
             return self._parse(operation, error.status_code, error.headers, error.body or b"")
-        except AwsCrtError as error:
-            if error.name == _CRT_SLOW_DOWN:
-                # awscrt answered SlowDown until its own retries ran out: S3's throttle, not a broken connection,
-                # so the request governor backs off and the engine retries the object as it does for SlowDown
-                raise ClientError({"Error": {"Code": "SlowDown", "Message": f"{error.name}: {error.message}"},
-                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, operation.name) from None
-            raise HTTPClientError(error=f"{operation.name}: {error.name}: {error.message}") from None
-        except TimeoutError:
-            request.cancel()
-            raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._native.host}") from None
-        return self._parse(operation, answer.get("status_code", 200), answer.get("headers", []), b"".join(body))
+        if self._deadlines.expired(future):
+            raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._native.host}")
+        if isinstance(error, AwsCrtError) and error.name == _CRT_SLOW_DOWN:
+            # awscrt answered SlowDown until its own retries ran out: S3's throttle, not a broken connection,
+            # so the request governor backs off and the engine retries the object as it does for SlowDown
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": f"{error.name}: {error.message}"},
+                               "ResponseMetadata": {"HTTPStatusCode": 503}}, operation.name)
+        if isinstance(error, AwsCrtError):
+            raise HTTPClientError(error=f"{operation.name}: {error.name}: {error.message}")
+        raise error
 
     def _parse(self, operation: _Operation, status: int, headers, body: bytes) -> dict:
         """The answer as the boto3 client gives it; raises ``ClientError`` for an error answer."""
@@ -198,3 +220,54 @@ class CrtCopyClient:
         if status < 300:
             return operation.success(status, headers, body)
         raise self._native.client_error(operation.name, status, headers, body)
+
+
+class _Deadlines:
+    """Cancels native requests still in flight ``timeout`` seconds after they were sent: one thread, waking every
+    second while requests are in flight, for all the requests of a client (awscrt bounds connecting, not a
+    request's whole life). Requests are watched in the order they were sent, which is their deadlines' order."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._watched: dict[Future, tuple[float, object]] = {}
+        self._expired: set[Future] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, request, future: Future) -> None:
+        """Cancel ``request`` if ``future`` (its outcome) is not done in time."""
+        with self._lock:
+            self._watched[future] = (time.monotonic() + self.timeout, request)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._sweep, name="mxtransfer-crt-deadlines", daemon=True)
+                self._thread.start()
+        future.add_done_callback(self._forget)
+
+    def expired(self, future: Future) -> bool:
+        """Whether ``future``'s request was cancelled for outliving its deadline."""
+        with self._lock:
+            return future in self._expired
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._watched.pop(future, None)
+            self._expired.discard(future)
+
+    def _sweep(self) -> None:
+        """Until no request is watched (``watch`` starts it again)."""
+        while True:
+            time.sleep(1.0)
+            now, late = time.monotonic(), []
+            with self._lock:
+                if not self._watched:
+                    self._thread = None
+                    return
+                for future, (deadline, request) in self._watched.items():
+                    if deadline > now:
+                        break  # the rest were sent later
+                    late.append((future, request))
+                for future, _ in late:
+                    del self._watched[future]
+                    self._expired.add(future)
+            for _, request in late:
+                request.cancel()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import resource
 from urllib.parse import quote, urlsplit
 
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
@@ -16,13 +17,30 @@ from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 #: Throughput target per connection wanted: awscrt sizes its connection pool at 10 connections per 4 Gbit/s.
 _GBPS_PER_CONNECTION = 0.4
+#: File descriptors left for everything but the native client's connections (manifest, reports, boto3's pool).
+_RESERVED_DESCRIPTORS = 256
+
+
+def connection_budget(wanted: int) -> int:
+    """``wanted`` connections, or as many as the limit on open files leaves room for, after raising its soft
+    limit towards the hard one (containers often start at 1,024): a connection awscrt cannot open fails its
+    request instead of waiting for one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + _RESERVED_DESCRIPTORS
+    if needed > soft:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    return max(1, min(wanted, soft - _RESERVED_DESCRIPTORS))
 
 
 class NativeS3:
     """An awscrt ``S3Client`` (``crt``) with the endpoint, region, addressing style and credentials of the boto3
-    ``client``, at most ``connections`` connections; ``address`` says where a request for a bucket goes."""
+    ``client``, at most ``connections`` connections (fewer if open files are limited: ``connection_budget``;
+    requests beyond them wait in awscrt's queue); ``address`` says where a request for a bucket goes."""
 
     def __init__(self, client, connections: int) -> None:
+        connections = connection_budget(connections)
         meta = client.meta
         self._service_model = meta.service_model
         self._parser = create_parser("rest-xml")  # thread-safe: one serves all threads of a boto3 client

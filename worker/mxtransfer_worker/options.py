@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .parts import MAX_COPY_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, MiB
+from .parts import MAX_COPY_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB
 
 #: S3's longest object key, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
@@ -20,7 +20,7 @@ class CopyOptions:
 
     ``source_prefix`` is replaced by ``destination_prefix`` in every key (``src/prefix/a.mov`` becomes
     ``dst/prefix/a.mov``); rows outside ``source_prefix`` fail. Objects up to ``multipart_threshold`` bytes
-    are copied with one ``CopyObject``; larger ones by parallel ``UploadPartCopy`` of about ``part_size``.
+    are copied with one ``CopyObject``; larger ones by parallel ``UploadPartCopy`` of at least ``part_size``.
     An existing destination that differs from its source fails its row unless ``overwrite`` is set.
     """
 
@@ -48,9 +48,13 @@ class CopyOptions:
     #: Send CopyObject and UploadPartCopy through awscrt's native S3 client (``crt_copy``) instead of boto3.
     native_client: bool = True
     multipart_threshold: int = 256 * MiB
+    #: The smallest part: larger objects get fewer, larger parts (``parts.choose_part_size``).
     part_size: int = 64 * MiB
     object_concurrency: int = 128
-    part_concurrency: int = 128
+    #: Part copies of one object in flight at most; with the native client no more than keep the prefix at
+    #: S3's write rate either (``parts.parts_in_flight``: thousands for parts of 100 MiB and more), over
+    #: connections bounded by the limit on open files. Without it each part in flight takes a thread: lower it.
+    part_concurrency: int = MAX_PARTS
     #: Objects of at least this many bytes get shards of their own, and spare shards of the array job copy
     #: parts of them side by side (``split.py``); None leaves that to ``sharding``'s default (64 GiB, one shard
     #: per object, no splitting).
