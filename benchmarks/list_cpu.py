@@ -1,5 +1,6 @@
-"""CPU per listed key: botocore's ``list_objects_v2`` against ``listing.ParallelLister`` (awscrt and the C XML
-parser), on the S3 emulator without latency, with the rest of an inventory (filters, manifest rows) left out.
+"""CPU per listed key: botocore's ``list_objects_v2`` against ``listing.ParallelLister`` (awscrt, pages read
+with regular expressions), on the S3 emulator without latency; then the parallel listing with the rest of an
+inventory (``select_listed`` into ``write_manifest``: manifest and sizes lines, in memory).
 
 Run: ``.venv/bin/python -m benchmarks.list_cpu [--keys N] [--profile]``. Prints µs of this process's CPU per key
 for each lister (the emulator runs in a process of its own); ``--profile`` adds the top of a cProfile of the
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import io
 import os
 import pstats
 import resource
 
 from benchmarks.suite.server import EmulatorProcess
+from mxtransfer_worker.inventory import select_listed
 from mxtransfer_worker.listing import ParallelLister, list_prefix
+from mxtransfer_worker.manifest import write_manifest
 from mxtransfer_worker.s3client import make_s3_client
 from mxtransfer_worker.s3uri import S3Uri
 
@@ -35,11 +39,14 @@ def main() -> None:
         server.call("populate", "listed", [(f"p{index % 16:02d}/{index:08d}", 1024) for index in range(args.keys)])
         client = make_s3_client(endpoint_url=server.url)
         whole = S3Uri("listed", "")
-        listers = {"botocore list_objects_v2, one page at a time": lambda: list_prefix(client, whole),
-                   "ParallelLister, 64 requests in flight": lambda: ParallelLister(client, 64).objects(whole)}
-        for name, objects in listers.items():
+        listers = {
+            "botocore list_objects_v2, one page at a time": lambda: sum(1 for _ in list_prefix(client, whole)),
+            "ParallelLister, 64 requests in flight": lambda: sum(1 for _ in ParallelLister(client, 64).objects(whole)),
+            "ParallelLister into manifest lines, 64 requests in flight": lambda: write_manifest(
+                select_listed(client, [whole], concurrency=64), io.StringIO(), io.StringIO()).rows}
+        for name, listing in listers.items():
             started = _cpu()
-            count = sum(1 for _ in objects())
+            count = listing()
             print(f"{name}: {count:,} keys, {(_cpu() - started) / count * 1e6:.1f} µs of CPU per key")
         if args.profile:
             profile = cProfile.Profile()

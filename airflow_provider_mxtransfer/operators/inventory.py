@@ -48,8 +48,9 @@ class GenerateInventoryOperator(AwsBaseOperator[S3Hook]):
     :param fail_on_empty: fail the task when nothing is selected instead of writing an empty manifest.
     :param requester_pays: list requester-pays buckets.
     :param listing_concurrency: ``ListObjectsV2`` requests in flight per source: prefixes are found with
-        delimited listings and listed at once through awscrt (the manifest is then in key order within each
-        prefix only). 0 lists one page at a time through boto3, in key order. ``skip_identical_at`` always
+        delimited listings and listed at once through awscrt, and a prefix whose listing runs to more pages is
+        split into key ranges listed at once too (the manifest is then in key order within each prefix or
+        range only). 0 lists one page at a time through boto3, in key order. ``skip_identical_at`` always
         lists in key order.
     """
 

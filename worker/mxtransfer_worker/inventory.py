@@ -90,6 +90,9 @@ class ObjectFilter:
         return True
 
 
+_NO_FILTER = ObjectFilter()
+
+
 @dataclass
 class ListingCounts:
     """What a selection saw, filled in while its rows are consumed: objects listed, left out by the filter,
@@ -117,8 +120,8 @@ def select_listed(
     With ``skip_identical`` (the copy's options), objects whose destination key (``destination_key``) already
     holds an object of the same size and ETag are left out; that needs both listings in key order, so it lists
     through boto3, one page at a time. Otherwise ``concurrency`` > 0 lists each source with that many requests
-    in flight (``listing.ParallelLister``: rows in key order within each prefix only); 0 lists in key order
-    through boto3.
+    in flight (``listing.ParallelLister``: rows in key order within each prefix or key range only); 0 lists in
+    key order through boto3.
     """
     check_sources(sources)
     counts = counts if counts is not None else ListingCounts()
@@ -127,7 +130,8 @@ def select_listed(
         counts.sources.append(str(source))
         listed = lister.objects(source, requester_pays) if lister else list_prefix(client, source, requester_pays)
         objects = _counted(listed, counts)
-        kept = (listed for listed in objects if _passes(object_filter, source.key, listed, counts))
+        kept = objects if object_filter == _NO_FILTER else (
+            listed for listed in objects if _passes(object_filter, source.key, listed, counts))
         if skip_identical is not None:
             kept = _not_at_destination(client, source, kept, skip_identical, counts, requester_pays)
         for listed in kept:
