@@ -51,9 +51,9 @@ def _guard_native_clients() -> None:
 
     build = native_s3.NativeS3.__init__
 
-    def loopback_only_build(self, client, connections: int) -> None:
+    def loopback_only_build(self, client, *args, **kwargs) -> None:
         _loopback_only_getaddrinfo(urlsplit(client.meta.endpoint_url).hostname, None)
-        build(self, client, connections)
+        build(self, client, *args, **kwargs)
 
     native_s3.NativeS3.__init__ = loopback_only_build
 

@@ -17,7 +17,7 @@ from mxtransfer_worker.manifest import ManifestRow
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.runner import copy_rows
 from mxtransfer_worker.s3client import make_s3_client
-from mxtransfer_worker.throttle import AimdLimiter, RequestGovernor
+from mxtransfer_worker.throttle import AimdRate, RequestGovernor
 
 from benchmarks.s3emulator import S3Emulator
 
@@ -159,7 +159,14 @@ def test_requests_of_the_native_copy_client_are_governed_and_counted(emulator, b
     for index in range(3):
         client.put_object(Bucket=source, Key=f"k{index}", Body=b"x")
     rows = listed_rows(client, source)
-    governor = RequestGovernor(AimdLimiter(8))
+    turns = []
+
+    class CountedTurns(AimdRate):
+        def acquire(self) -> None:
+            turns.append(1)
+            super().acquire()
+
+    governor = RequestGovernor(CountedTurns())
     governor.attach(client)
     try:
         results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
@@ -167,20 +174,19 @@ def test_requests_of_the_native_copy_client_are_governed_and_counted(emulator, b
     finally:
         governor.detach(client)
     assert {result.message for result in results.values()} == {ONE_REQUEST}
-    assert governor.counts()["requests"] == 3
-    assert governor.limiter.in_use == 0
+    assert governor.counts()["requests"] == 3 == len(turns)
 
 
-def test_slow_down_outlasting_the_native_clients_retries_is_a_throttle_retried_until_the_copy_succeeds(emulator,
-                                                                                                     buckets):
-    """awscrt retries SlowDown itself, then raises its own error: that is S3's SlowDown, which the request governor
-    must see (and lower its limit) and the engine must retry beyond ``max_attempts`` (here 1), with a budget of its
-    own for throttling, until S3 lets the copy through (here: the emulator stops throttling once it has thrown)."""
+def test_slow_down_to_the_native_client_is_a_throttle_retried_until_the_copy_succeeds(emulator, buckets):
+    """The native client does not retry (``crt_copy``): awscrt's error for a SlowDown is S3's SlowDown, which the
+    request governor must see (and lower its limit) and the engine must retry beyond ``max_attempts`` (here 1),
+    with a budget of its own for throttling, until S3 lets the copy through (here: the emulator stops throttling
+    once it has thrown)."""
     source, destination = buckets
     client = make_s3_client(endpoint_url=emulator.url)
     client.put_object(Bucket=source, Key="k", Body=b"x")
     rows = listed_rows(client, source)
-    governor = RequestGovernor(AimdLimiter(8))
+    governor = RequestGovernor(AimdRate())
     governor.attach(client)
 
     def calm_down_after_a_throttle(parsed_response=None, **_):

@@ -79,24 +79,25 @@ def test_transfer_through_throttling_errors_and_resets_verifies_every_object(emu
     stats = emulator.stats()
     print(f"\nfaults injected {stats['faults']}, requests {sum(stats['operations'].values())}; "
           f"summary: retried_requests={summary['retried_requests']} throttled_requests="
-          f"{summary['throttled_requests']} requests={summary['requests']} lowest_concurrency="
-          f"{summary['lowest_concurrency']} seconds={summary['seconds']}")
+          f"{summary['throttled_requests']} requests={summary['requests']} lowest_request_rate="
+          f"{summary['lowest_request_rate']} seconds={summary['seconds']}")
 
     assert set(stats["faults"]) == {"503", "500", "reset"}
     assert (summary["rows"], summary["succeeded"], summary["failed"], summary["partial"]) == (1000, 1000, 0, False)
     injected = sum(stats["faults"].values())
     if native_client:
-        # awscrt retries copy requests itself and does not say how often (awscrt 0.36): only the retries of the
-        # requests boto3 sends (HEADs, multipart control calls) are counted, and the governor sees a copy
-        # request's throttling only when it outlasts the native client's retries.
+        # The native client sends each copy request once (the engine retries the copy, which botocore's count of
+        # retried requests does not see): only the retries of the requests boto3 sends (HEADs, multipart
+        # control calls) are counted; every SlowDown is seen, but those during the report upload (after the
+        # counts were taken).
         assert 0 < summary["retried_requests"] < injected
-        assert summary["throttled_requests"] <= stats["faults"]["503"]
+        assert stats["faults"]["503"] - 5 <= summary["throttled_requests"] <= stats["faults"]["503"]
     else:
         # Every injected fault made botocore send its request again; only those during the report upload (after
         # the counts were taken) are missing from the report.
         assert injected - 5 <= summary["retried_requests"] <= injected
-        assert 0 < summary["throttled_requests"] <= stats["faults"]["503"]
-        assert summary["lowest_concurrency"] < options.object_concurrency + options.part_concurrency
+        assert stats["faults"]["503"] - 5 <= summary["throttled_requests"] <= stats["faults"]["503"]
+    assert summary["rate_decreases"] > 0 and summary["lowest_request_rate"] > 0
 
     merged = merge_reports(client, f"s3://{work}/report/", [ShardReports(f"s3://{work}/report/", 1)]).totals
     assert (merged["rows"], merged["retried_requests"]) == (1000, summary["retried_requests"])  # in transfer.json

@@ -1,15 +1,15 @@
-"""The AIMD limit on requests in flight, and the request counts that go into the report."""
+"""The AIMD limit on the request rate, and the request counts that go into the report."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-import threading
 
 import pytest
 
 from mxtransfer_worker.s3client import make_s3_client
-from mxtransfer_worker.throttle import AimdLimiter, RequestGovernor
+from mxtransfer_worker.throttle import AimdRate, RequestGovernor
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _REPO not in sys.path:
@@ -25,86 +25,121 @@ def emulator():
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
+    """A fake clock: ``now`` moves only when a test moves it, or by ``step`` at every look."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now, self.step = 0.0, step
 
     def __call__(self) -> float:
+        self.now += self.step
         return self.now
 
 
-def test_throttling_halves_the_limit_once_per_cooldown_down_to_the_floor():
+def _succeed(limiter: AimdRate, clock: Clock, count: int, seconds: float) -> None:
+    """``count`` successes spread evenly over the next ``seconds``."""
+    for _ in range(count):
+        clock.now += seconds / count
+        limiter.succeeded()
+
+
+def test_no_limit_until_a_throttle_then_a_little_under_the_rate_that_got_through():
     clock = Clock()
-    limiter = AimdLimiter(32, floor=3, cooldown=1.0, clock=clock)
+    limiter = AimdRate(decrease=0.8, window=1.0, tolerance=0, clock=clock)
+    _succeed(limiter, clock, 300, 3.0)
+    assert limiter.rate == math.inf and limiter.reserve() == 0 and limiter.reserve() == 0
     limiter.throttled()
-    limiter.throttled()  # the same burst: no second decrease
-    assert limiter.limit == 16
-    for _ in range(4):
-        clock.now += 1.0
-        limiter.throttled()
-    assert (limiter.limit, limiter.lowest, limiter.decreases) == (3, 3, 4)  # 8, 4, then the floor 3 twice
+    assert limiter.rate == pytest.approx(80, rel=0.02)  # 100 successes in the last second (the window)
+    assert (limiter.decreases, limiter.lowest) == (1, limiter.rate)
 
 
-def test_successes_climb_back_by_one_per_window_up_to_the_ceiling():
-    limiter = AimdLimiter(8, clock=Clock())
+def test_one_burst_of_throttles_lowers_the_limit_once_then_below_what_still_gets_through():
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
+    _succeed(limiter, clock, 100, 1.0)
     limiter.throttled()
-    assert limiter.limit == 4
+    clock.now += 0.1
+    limiter.throttled()  # the same burst
+    assert limiter.rate == pytest.approx(50, rel=0.02) and limiter.decreases == 1
+    _succeed(limiter, clock, 10, 1.0)  # only 10 got through in the last second
+    rate = limiter.rate
+    limiter.throttled()
+    assert limiter.rate == pytest.approx(5, rel=0.02) and rate > 50 and limiter.decreases == 2
+
+
+def test_throttled_before_anything_got_through_counts_half_the_throttles_and_stops_at_the_floor():
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, floor=0.1, cooldown=0.5, window=1.0, clock=clock)
+    limiter.throttled()
+    assert limiter.rate == 0.25  # one throttle in the window: at most 0.5 per second got through; times 0.5
     for _ in range(3):
-        limiter.succeeded()
-    assert limiter.limit == 4  # a window is `limit` successes
-    limiter.succeeded()
-    assert limiter.limit == 5
-    for _ in range(100):
-        limiter.succeeded()
-    assert limiter.limit == 8
+        clock.now += 2.0
+        limiter.throttled()
+    assert (limiter.rate, limiter.lowest, limiter.decreases) == (0.1, 0.1, 4)
 
 
-def test_a_throttle_restarts_the_window():
+def test_a_few_throttles_among_many_successes_are_tolerated():
     clock = Clock()
-    limiter = AimdLimiter(8, clock=clock)
-    clock.now = 5.0
+    limiter = AimdRate(decrease=0.5, window=1.0, tolerance=0.1, clock=clock)
+    for _ in range(10):
+        _succeed(limiter, clock, 19, 0.095)
+        limiter.throttled()  # one in twenty: 5%
+    assert (limiter.rate, limiter.decreases) == (math.inf, 0)
+    for _ in range(20):
+        clock.now += 0.005
+        limiter.throttled()  # now 30 of the last second's 200 answers
+    assert 80 < limiter.rate < 100 and limiter.decreases == 1  # half the 170-190 successes of the last second
+
+
+def test_turns_are_paced_at_the_limit_and_an_idle_worker_does_not_save_them_up():
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, window=1.0, tolerance=0, clock=clock)
+    _succeed(limiter, clock, 20, 1.0)
+    limiter.throttled()  # about 10 per second
+    assert limiter.reserve() == 0
+    wait = limiter.reserve()  # not taken: the caller waits and asks again
+    assert 0.07 < wait <= 0.1  # 1 / rate after the first turn, which may have been up to _CATCH_UP (0.02 s) late
+    clock.now += wait
+    assert limiter.reserve() == 0
+    assert limiter.reserve() == pytest.approx(1 / limiter.rate)
+    clock.now += 60.0
+    sent = 0
+    while limiter.reserve() == 0:
+        sent += 1
+    assert sent <= 2  # after a minute idle, a turn now and at most what _CATCH_UP (0.02 s) allows
+
+
+def test_successes_raise_the_limit_faster_the_longer_there_is_no_throttle():
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, growth=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
+    _succeed(limiter, clock, 200, 1.0)
     limiter.throttled()
+    assert limiter.rate == pytest.approx(100, rel=0.02)
+    decreased = limiter.rate
+    _succeed(limiter, clock, 25, 0.25)  # at about the limit, within the first cooldown: +50 per second
+    first = limiter.rate - decreased
+    assert 10 < first < 14
+    clock.now = 5.0  # ten cooldowns later without a throttle: the growth has doubled ten times
+    rate = limiter.rate
     limiter.succeeded()
-    limiter.succeeded()
-    limiter.succeeded()
-    clock.now = 10.0
-    limiter.throttled()
-    limiter.succeeded()
-    assert limiter.limit == 2
+    assert limiter.rate - rate > 100 * first / 25
 
 
-def test_acquire_waits_for_a_slot_under_the_limit():
-    limiter = AimdLimiter(2, clock=Clock())
-    limiter.acquire()
-    limiter.acquire()
-    got_third = threading.Event()
-
-    def third():
-        limiter.acquire()
-        got_third.set()
-
-    waiter = threading.Thread(target=third)
-    waiter.start()
-    assert not got_third.wait(0.2)
-    limiter.release()
-    assert got_third.wait(10)
-    waiter.join()
-    assert limiter.in_use == 2
-
-
-def test_invalid_bounds_are_refused():
+def test_invalid_settings_are_refused():
     with pytest.raises(ValueError):
-        AimdLimiter(4, floor=5)
+        AimdRate(floor=0)
     with pytest.raises(ValueError):
-        AimdLimiter(4, decrease=1.0)
+        AimdRate(decrease=1.0)
+    with pytest.raises(ValueError):
+        AimdRate(tolerance=1.0)
 
 
 def test_governor_counts_retries_and_throttles_and_backs_off(emulator):
-    """Every request of an attached client holds a slot; a SlowDown lowers the limit and botocore's retry of it
-    counts as a retried request; a detached client is left alone."""
+    """Every request of an attached client waits for its turn; a SlowDown lowers the limit and botocore's retry
+    of it counts as a retried request; a detached client is left alone."""
     emulator.create_bucket("bkt")
     client = make_s3_client(endpoint_url=emulator.url)
     client.put_object(Bucket="bkt", Key="a", Body=b"a")
-    governor = RequestGovernor(AimdLimiter(16, clock=Clock()))
+    governor = RequestGovernor(AimdRate(clock=Clock(step=1.0)))  # a second per look: no turn waits
     governor.attach(client)
     emulator.configure(fault_slowdown_rate=0.5, seed=3)
     for _ in range(20):
@@ -115,7 +150,7 @@ def test_governor_counts_retries_and_throttles_and_backs_off(emulator):
     assert injected > 0
     assert counts["throttled_requests"] == injected == counts["retried_requests"]
     assert counts["requests"] == 20 + injected
-    assert governor.limiter.limit < 16 and governor.limiter.in_use == 0
+    assert governor.limiter.rate < math.inf and governor.limiter.decreases >= 1
     governor.detach(client)
     client.head_object(Bucket="bkt", Key="a")
     assert governor.counts()["requests"] == 20 + injected

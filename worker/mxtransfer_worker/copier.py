@@ -170,8 +170,9 @@ class ObjectCopier:
     With ``checkpoints``, a multipart copy keeps a checkpoint while it runs and resumes from it: an interrupted
     copy (``stop`` requested) keeps its upload for the next attempt. Without, every unfinished upload is
     aborted. ``copy_client`` sends the CopyObject and UploadPartCopy requests (e.g. a ``crt_copy.CrtCopyClient``;
-    by default ``client``, which sends everything else). Thread-safe: one copier serves all the object threads
-    of a shard run.
+    by default ``client``, which sends everything else). With ``paced``, a ``throttle.RequestGovernor`` paces
+    the requests of both clients, so a throttled attempt is retried at once: it waits for its turn there rather
+    than sleeping through a backoff. Thread-safe: one copier serves all the object threads of a shard run.
 
     Requests per small object: where the endpoint honours ``If-None-Match`` on CopyObject
     (``options.conditional_copy``) and the manifest lists the object's size and ETag, one conditional CopyObject
@@ -182,8 +183,10 @@ class ObjectCopier:
     """
 
     def __init__(self, client, options: CopyOptions, part_executor: Executor,
-                 checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, copy_client=None):
+                 checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, copy_client=None,
+                 paced: bool = False):
         self.client = client
+        self.paced = paced
         self.copy_client = copy_client or client
         #: Sends a request without a thread of its own (``crt_copy.CrtCopyClient.send``); a boto3 client has none.
         self._send = getattr(self.copy_client, "send", None)
@@ -222,7 +225,7 @@ class ObjectCopier:
                 throttled += error.code in THROTTLING_CODES
                 if not self._try_again(error, attempt, throttled):
                     break
-                time.sleep(self._backoff(attempt))
+                time.sleep(self._backoff(attempt, error))
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -234,9 +237,11 @@ class ObjectCopier:
             return False
         return attempt < self.options.max_attempts + min(throttled, self.options.throttled_attempts)
 
-    def _backoff(self, attempt: int) -> float:
-        """Seconds to wait before retry ``attempt + 1``: exponential backoff with full jitter, at most
-        ``MAX_BACKOFF_SECONDS``."""
+    def _backoff(self, attempt: int, error: CopyError) -> float:
+        """Seconds to wait before retry ``attempt + 1`` after ``error``: exponential backoff with full jitter, at
+        most ``MAX_BACKOFF_SECONDS``; none after throttling when the requests are ``paced``."""
+        if self.paced and error.code in THROTTLING_CODES:
+            return 0.0
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1)))
 
     # -- one attempt -----------------------------------------------------------------------------------------
@@ -605,7 +610,7 @@ class ObjectCopier:
                         raise error from raw
                     log.info("retrying part %d of s3://%s/%s after %s", number, checkpoint.destination_bucket,
                              checkpoint.destination_key, error.code)
-                    heapq.heappush(retries, (time.monotonic() + self._backoff(attempt),
+                    heapq.heappush(retries, (time.monotonic() + self._backoff(attempt, error),
                                              (number, first, last, attempt, throttled)))
                 if self.checkpoints and time.monotonic() - saved >= self.checkpoints.interval:
                     self._save_checkpoint(checkpoint)

@@ -18,9 +18,11 @@ client's read timeout (they fail with botocore's ``ReadTimeoutError``).
 
 Each request emits botocore's ``before-send.s3.<Operation>`` and ``response-received.s3.<Operation>`` events on
 the boto3 client's event system, so what observes that client's requests there (``throttle.RequestGovernor``:
-its limit on requests in flight and its counts) observes these too. As in botocore, a ``before-send`` handler
-that returns a response is answered with it instead of sending the request. The native client retries 5xx and SlowDown answers itself (with backoff and jitter): those events see each
-request once, with its final outcome.
+its pace and its counts) observes these too. As in botocore, a ``before-send`` handler that returns a response
+is answered with it instead of sending the request. The native client retries nothing (``S3RetryMode.NONE``):
+awscrt would retry a SlowDown up to 5 times with backoffs of up to 20 s, unseen by the governor, which then
+learns of the throttling only once those retries ran out, while the requests it let through sleep in awscrt.
+The copier retries a failed request instead (``ObjectCopier``), and the governor sees every answer.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from xml.sax.saxutils import unescape
 
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpHeaders, HttpRequest
-from awscrt.s3 import S3RequestType, S3ResponseError
+from awscrt.s3 import S3RequestType, S3ResponseError, S3RetryConfig, S3RetryMode
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 from botocore.hooks import first_non_none_response
@@ -46,7 +48,7 @@ from .native_s3 import NativeS3
 OPERATIONS = {"copy_object": "CopyObject", "upload_part_copy": "UploadPartCopy"}
 #: A 200 answer to these may still carry an ``<Error>`` body (S3 failed after sending the status line).
 _ERROR_ROOT = b"<Error>"
-#: awscrt's error when S3 kept answering 503 SlowDown after the native client's own retries.
+#: awscrt's error for a 503 SlowDown answer.
 _CRT_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
 #: The leaf elements of a success answer's result (``<ETag>&quot;9b2c...&quot;</ETag>``...).
 _LEAF = re.compile(rb"<([A-Za-z0-9]+)>([^<]*)</\1>")
@@ -121,7 +123,7 @@ class CrtCopyClient:
 
     def __init__(self, client, connections: int) -> None:
         meta = client.meta
-        self._native = NativeS3(client, connections)
+        self._native = NativeS3(client, connections, S3RetryConfig(retry_mode=S3RetryMode.NONE))
         self._events = meta.events
         self._deadlines = _Deadlines(meta.config.read_timeout)
         self._operations = {method: _Operation(meta.service_model.operation_model(name))
@@ -205,8 +207,8 @@ class CrtCopyClient:
         if self._deadlines.expired(future):
             raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._native.host}")
         if isinstance(error, AwsCrtError) and error.name == _CRT_SLOW_DOWN:
-            # awscrt answered SlowDown until its own retries ran out: S3's throttle, not a broken connection,
-            # so the request governor backs off and the engine retries the object as it does for SlowDown
+            # S3's throttle, not a broken connection: the request governor slows down and the engine retries
+            # the object as it does for SlowDown
             raise ClientError({"Error": {"Code": "SlowDown", "Message": f"{error.name}: {error.message}"},
                                "ResponseMetadata": {"HTTPStatusCode": 503}}, operation.name)
         if isinstance(error, AwsCrtError):

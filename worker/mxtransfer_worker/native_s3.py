@@ -7,7 +7,7 @@ import resource
 from urllib.parse import quote, urlsplit
 
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
-from awscrt.s3 import S3Client, S3RequestTlsMode
+from awscrt.s3 import S3Client, S3RequestTlsMode, S3RetryConfig
 from botocore.awsrequest import HeadersDict
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
@@ -39,7 +39,7 @@ class NativeS3:
     ``client``, at most ``connections`` connections (fewer if open files are limited: ``connection_budget``;
     requests beyond them wait in awscrt's queue); ``address`` says where a request for a bucket goes."""
 
-    def __init__(self, client, connections: int) -> None:
+    def __init__(self, client, connections: int, retry_config: S3RetryConfig | None = None) -> None:
         connections = connection_budget(connections)
         meta = client.meta
         self._service_model = meta.service_model
@@ -62,7 +62,7 @@ class NativeS3:
             tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
             credential_provider=credentials.to_crt_credentials_provider(),
             throughput_target_gbps=max(10.0, connections * _GBPS_PER_CONNECTION),
-            max_active_connections_override=connections)
+            max_active_connections_override=connections, retry_config=retry_config)
 
     def client_error(self, operation_name: str, status: int, headers, body: bytes) -> ClientError:
         """The ``ClientError`` boto3 would raise for an error answer to ``operation_name`` (S3's ``<Error>`` body,

@@ -20,12 +20,13 @@ def copy_client_for(client, options: CopyOptions) -> CrtCopyClient | None:
 
 
 def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_result: Callable[[CopyResult], None],
-              checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None) -> bool:
+              checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, paced: bool = False) -> bool:
     """Copy every row, ``options.object_concurrency`` objects at a time, and hand each result to ``on_result``
     (always called from this thread, in completion order). Rows are pulled lazily, so a manifest of millions of
     rows never sits in memory. Object threads wait on part threads, never the reverse, so the pools cannot
     deadlock. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``). With ``options.native_client`` the
-    copy requests go through awscrt's native client (``crt_copy``), everything else through ``client``.
+    copy requests go through awscrt's native client (``crt_copy``), everything else through ``client``;
+    ``paced``: a request governor paces them (see ``ObjectCopier``).
 
     Once ``stop`` is requested no more rows are pulled, and rows already pulled but unfinished are reported as
     ``Interrupted``; part requests still in flight after the grace period are abandoned, not awaited. Returns
@@ -34,7 +35,7 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
     window = 2 * options.object_concurrency
     part_pool = ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-part")
     object_pool = ThreadPoolExecutor(options.object_concurrency, thread_name_prefix="mxtransfer-object")
-    copier = ObjectCopier(client, options, part_pool, checkpoints, stop, copy_client_for(client, options))
+    copier = ObjectCopier(client, options, part_pool, checkpoints, stop, copy_client_for(client, options), paced)
     # Finished copies queue up as they end: waiting on the set of those in flight (concurrent.futures.wait)
     # locks every future in it at each completion, which costs more CPU than a native copy request.
     finished: queue.SimpleQueue = queue.SimpleQueue()

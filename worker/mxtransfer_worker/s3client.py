@@ -9,10 +9,10 @@ import boto3
 from botocore.config import Config
 
 #: botocore's own retries (standard mode: exponential backoff with jitter) handle SlowDown/5xx/resets/timeouts
-#: per request; the engine retries parts and whole objects on top, and ``throttle.RequestGovernor`` lowers the
-#: requests in flight when S3 throttles. Not botocore's adaptive mode: its client-side rate limiter cuts the send
-#: rate at every throttle and climbs back slowly, so a 1,000-object transfer with 5% of requests answered
-#: SlowDown took 141 s with it against 10 s with standard mode and the governor (tests/engine/test_faults.py).
+#: per request; the engine retries parts and whole objects on top, and ``throttle.RequestGovernor`` paces the
+#: requests when S3 throttles. Not botocore's adaptive mode: its client-side rate limiter cuts the send rate at
+#: every throttle and climbs back slowly, so a 1,000-object transfer with 5% of requests answered SlowDown took
+#: 141 s with it against 10 s with standard mode and the governor of the time (tests/engine/test_faults.py).
 REQUEST_MAX_ATTEMPTS = 10
 
 

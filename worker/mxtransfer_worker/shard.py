@@ -13,7 +13,7 @@ from .runner import copy_rows
 from .s3uri import S3Uri
 from .sharding import PartSlice, planning, shard_work
 from .split import copy_slice
-from .throttle import AimdLimiter, RequestGovernor
+from .throttle import AimdRate, RequestGovernor
 
 #: Where, under a transfer's report prefix, the checkpoints of in-flight multipart copies live.
 CHECKPOINTS_FOLDER = "checkpoints/"
@@ -44,8 +44,8 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
 
     report = ShardReport(shard_index, shard_count)
     checkpoints = CheckpointStore(client, str(S3Uri.parse(report_uri).join(CHECKPOINTS_FOLDER)))
-    # Requests in flight back off when S3 throttles, from the most the object and part threads can send.
-    governor = RequestGovernor(AimdLimiter(options.object_concurrency + options.part_concurrency))
+    # Requests are paced once S3 throttles, so throttled copies are retried at the governor's pace (``paced``).
+    governor = RequestGovernor(AimdRate())
     governor.attach(client)
     next_progress = time.monotonic() + PROGRESS_SECONDS
 
@@ -57,9 +57,9 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
             next_progress = time.monotonic() + PROGRESS_SECONDS
 
     try:
-        rows_left = copy_rows(client, rows(), options, record, checkpoints, stop)
+        rows_left = copy_rows(client, rows(), options, record, checkpoints, stop, paced=True)
         for piece in slices:
-            result = copy_slice(client, piece, options, checkpoints, stop)
+            result = copy_slice(client, piece, options, checkpoints, stop, paced=True)
             if result is not None:
                 report.add(result)
         report.partial = rows_left or report.tally.failures_by_code[INTERRUPTED] > 0

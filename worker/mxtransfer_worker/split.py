@@ -43,11 +43,12 @@ _CREATE_ATTEMPTS = 3
 
 
 def copy_slice(client, work: PartSlice, options: CopyOptions, checkpoints: CheckpointStore,
-               stop: StopSignal | None = None) -> CopyResult | None:
+               stop: StopSignal | None = None, paced: bool = False) -> CopyResult | None:
     """Copy the parts of ``work`` (and complete the upload if they were the last); the result to report, or
-    None when this worker has nothing to report (see the module's docstring)."""
+    None when this worker has nothing to report (see the module's docstring). ``paced``: as for ``copy_rows``."""
     with ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-split") as part_pool:
-        copier = _SliceCopier(client, options, part_pool, checkpoints, stop, work, copy_client_for(client, options))
+        copier = _SliceCopier(client, options, part_pool, checkpoints, stop, work, copy_client_for(client, options),
+                              paced)
         result = copier.copy(work.row)
     if (result.status == SUCCEEDED and not copier.completed_here) or (result.status == SKIPPED and work.member):
         log.info("s3://%s/%s: shard %d of the group %d-%d: %s", work.row.bucket, work.row.key, work.member,
@@ -60,8 +61,8 @@ class _SliceCopier(ObjectCopier):
     """An ``ObjectCopier`` whose multipart copy is one slice of a shared upload, completed if it is the last."""
 
     def __init__(self, client, options: CopyOptions, part_executor, checkpoints: CheckpointStore,
-                 stop: StopSignal | None, work: PartSlice, copy_client) -> None:
-        super().__init__(client, options, part_executor, checkpoints, stop, copy_client)
+                 stop: StopSignal | None, work: PartSlice, copy_client, paced: bool) -> None:
+        super().__init__(client, options, part_executor, checkpoints, stop, copy_client, paced)
         self.work = work
         self.completed_here = False
 

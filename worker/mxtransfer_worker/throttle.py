@@ -1,20 +1,24 @@
-"""Back off when S3 throttles: an AIMD limit on the requests a worker has in flight, and counts of retried and
+"""Back off when S3 throttles: an AIMD limit on the rate a worker sends requests at, and counts of retried and
 throttled requests for the report.
 
-botocore's adaptive retry mode slows the *rate* of one client after a throttle, but cuts it hard at every
-SlowDown and climbs back slowly (see ``s3client``), and it gives no counts. ``RequestGovernor`` limits the
-requests the engine's object and part threads keep in flight instead, and counts them, through botocore's
-documented event hooks, so it governs every request the engine sends through a client
-(object copies, parts, HEADs, listings) without the copier knowing: a 503 SlowDown halves the limit (at most
-once per ``cooldown`` seconds, as one burst of throttles is one signal), and each window of ``limit`` answers
-without throttling raises it by one, back up to the configured concurrency. A fleet of workers sharing one
-prefix thus settles below S3's per-prefix ceiling instead of hammering it.
+S3 throttles a prefix by its request *rate* (3,500 writes and 5,500 reads per second), so the governor paces
+requests: each waits locally for its turn instead of being sent to be refused. botocore's adaptive retry mode
+paces too, but cuts the rate hard at every SlowDown and climbs back slowly (see ``s3client``), and gives no
+counts. ``RequestGovernor`` paces every request the engine sends through a client (object copies, parts, HEADs,
+listings; through botocore's documented event hooks, which ``crt_copy`` emits as well) without the copier
+knowing. There is no limit until S3 throttles; then SlowDowns set the limit a little below the rate answers
+succeeded at just before (at most once per ``cooldown``, as one burst of throttles is one signal), and successes
+raise it again, faster the longer S3 does not throttle. A worker, or a fleet of workers sharing one prefix,
+thus sends at about the prefix's ceiling with few SlowDowns, and the throttled requests it retries wait for
+their turn rather than sleeping through a backoff (``ObjectCopier``'s ``paced``).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 #: Error codes S3 answers when it throttles.
@@ -22,78 +26,121 @@ THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "
                               "TooManyRequests", "503"})
 
 
-class AimdLimiter:
-    """A counting semaphore whose limit moves between ``floor`` and ``ceiling``: ``throttled`` multiplies it by
-    ``decrease`` (at most once per ``cooldown`` seconds), ``succeeded`` adds one per ``limit`` successes."""
+class AimdRate:
+    """A limit on the rate of requests (per second), none until S3 throttles; ``acquire`` waits for a request's
+    turn, paced at the limit.
 
-    def __init__(self, ceiling: int, floor: int = 1, decrease: float = 0.5, cooldown: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
-        if not 1 <= floor <= ceiling:
-            raise ValueError(f"need 1 <= floor <= ceiling, not floor={floor}, ceiling={ceiling}")
+    ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds
+    were throttles (at most once per ``cooldown`` seconds): to ``decrease`` times the lower of the limit and the
+    rate of successes in that window (when none succeeded, half the rate of throttles: at most that much got
+    through), never under ``floor``. The tolerance keeps a few throttles at random (as S3 answers while it
+    scales, or ``tests/engine/test_faults.py`` injects) from lowering the limit again and again, since fewer
+    requests do not make them fewer; at S3's ceiling the throttles soon pass it. Each success raises
+    it by ``growth`` times the limit set at the last decrease per second of successes at the limit (so by less
+    when fewer requests are sent), a growth that doubles for every ``cooldown`` without a decrease: the limit
+    settles just under S3's ceiling and climbs back fast once S3 stops throttling (e.g. when the other workers
+    on the prefix are done)."""
+
+    #: The most the growth doubles: beyond, the limit is far above any rate a worker sends at.
+    _MAX_DOUBLINGS = 20
+    #: Seconds of turns a worker that sent nothing for a while may catch up on (``reserve``).
+    _CATCH_UP = 0.02
+    #: The longest a waiter sleeps before it looks at the limit again (``acquire``).
+    _LOOK_AGAIN = 0.05
+
+    def __init__(self, floor: float = 1.0, decrease: float = 0.85, growth: float = 0.5, cooldown: float = 0.5,
+                 window: float = 0.5, tolerance: float = 0.1, clock: Callable[[], float] = time.monotonic):
+        if floor <= 0 or growth <= 0 or cooldown <= 0 or window <= 0 or not 0 <= tolerance < 1:
+            raise ValueError("floor, growth, cooldown and window must be positive, tolerance between 0 and 1")
         if not 0 < decrease < 1:
             raise ValueError(f"decrease must be between 0 and 1, not {decrease}")
-        self.ceiling, self.floor, self.decrease, self.cooldown = ceiling, floor, decrease, cooldown
+        self.floor, self.decrease, self.growth, self.cooldown, self.window = floor, decrease, growth, cooldown, window
+        self.tolerance = tolerance
         self._clock = clock
-        self._limit = ceiling
-        self._in_use = 0
-        self._credit = 0
-        self._last_decrease = float("-inf")
-        #: How often the limit was lowered, and the lowest it went.
+        self._rate = math.inf
+        self._rate_at_decrease = math.inf
+        self._last_decrease = -math.inf
+        self._last_turn = -math.inf
+        #: When the answers of the last ``window`` seconds came: successes and throttles.
+        self._successes: deque[float] = deque()
+        self._throttles: deque[float] = deque()
+        self._first_answer: float | None = None
+        #: How often the limit was lowered, and the lowest it went (None: never limited).
         self.decreases = 0
-        self.lowest = ceiling
-        self._changed = threading.Condition()
+        self.lowest: float | None = None
+        self._lock = threading.Lock()
+        self._turnstile = threading.Lock()
 
     @property
-    def limit(self) -> int:
-        return self._limit
+    def rate(self) -> float:
+        """The limit in requests per second (``math.inf``: none)."""
+        return self._rate
 
-    @property
-    def in_use(self) -> int:
-        return self._in_use
+    def reserve(self) -> float:
+        """Take a turn to send if it is due (returns 0), else the seconds until it is, at the present limit.
+        Turns are ``1 / rate`` apart; a worker that sent nothing for a while may catch up on ``_CATCH_UP``
+        seconds of turns at most, so it does not send a burst."""
+        with self._lock:
+            if self._rate == math.inf:
+                return 0.0
+            now = self._clock()
+            turn = self._last_turn + 1.0 / self._rate
+            if turn > now:
+                return turn - now
+            self._last_turn = max(turn, now - self._CATCH_UP)
+            return 0.0
 
     def acquire(self) -> None:
-        """Wait until fewer than ``limit`` slots are taken, then take one."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._in_use < self._limit)
-            self._in_use += 1
-
-    def release(self) -> None:
-        with self._changed:
-            self._in_use -= 1
-            self._changed.notify()
+        """Wait for a turn. One waiter at a time watches the clock (the others queue on ``_turnstile``), and
+        it looks again at least every ``_LOOK_AGAIN`` seconds, so a limit that rises cuts its wait short."""
+        with self._turnstile:
+            while wait := self.reserve():
+                time.sleep(min(wait, self._LOOK_AGAIN))
 
     def throttled(self) -> None:
-        """S3 asked to slow down: lower the limit, unless it was lowered less than ``cooldown`` seconds ago."""
-        with self._changed:
+        """S3 asked to slow down: lower the limit, unless it was lowered less than ``cooldown`` seconds ago or the
+        throttles are no more than ``tolerance`` of the answers."""
+        with self._lock:
             now = self._clock()
-            if now - self._last_decrease < self.cooldown:
-                return
+            self._throttles.append(now)
+            self._forget(now)
+            throttles, successes = len(self._throttles), len(self._successes)
+            if now - self._last_decrease < self.cooldown or throttles <= self.tolerance * (throttles + successes):
+                return  # the same burst of throttles, or too few to say S3 is at its ceiling
+            span = min(self.window, now - self._first_answer) or self.window
+            got_through = (successes or throttles / 2) / span
+            lowered = max(self.floor, self.decrease * min(self._rate, got_through))
+            self._rate = self._rate_at_decrease = lowered
             self._last_decrease = now
-            lowered = max(self.floor, int(self._limit * self.decrease))
-            if lowered < self._limit:
-                self._limit = lowered
-                self.decreases += 1
-                self.lowest = min(self.lowest, lowered)
-            self._credit = 0
+            self.decreases += 1
+            self.lowest = lowered if self.lowest is None else min(self.lowest, lowered)
 
     def succeeded(self) -> None:
-        """An answer without throttling: after ``limit`` of them, raise the limit by one."""
-        with self._changed:
-            if self._limit >= self.ceiling:
+        """An answer without throttling: counted for the success rate, and the limit (if any) grows."""
+        with self._lock:
+            now = self._clock()
+            self._successes.append(now)
+            self._forget(now)
+            if self._rate == math.inf:
                 return
-            self._credit += 1
-            if self._credit >= self._limit:
-                self._credit = 0
-                self._limit += 1
-                self._changed.notify_all()
+            doublings = min(self._MAX_DOUBLINGS, int((now - self._last_decrease) / self.cooldown))
+            self._rate += self.growth * self._rate_at_decrease * 2 ** doublings / self._rate
+
+    def _forget(self, now: float) -> None:
+        """Drop the answers older than ``window`` (and note when the first came)."""
+        if self._first_answer is None:
+            self._first_answer = now
+        for answers in (self._successes, self._throttles):
+            while answers and answers[0] <= now - self.window:
+                answers.popleft()
 
 
 class RequestGovernor:
-    """Holds every request of the clients it is attached to within ``limiter`` and counts requests, retried
+    """Paces every request of the clients it is attached to at ``limiter``'s rate and counts requests, retried
     requests (botocore's second and later attempts) and throttled answers. Attach with ``attach(client)`` and
     detach before the limiter goes away; thread-safe."""
 
-    def __init__(self, limiter: AimdLimiter):
+    def __init__(self, limiter: AimdRate):
         self.limiter = limiter
         self.requests = 0
         self.retried = 0
@@ -112,16 +159,15 @@ class RequestGovernor:
         """The counts for a report summary."""
         with self._lock:
             return {"requests": self.requests, "retried_requests": self.retried,
-                    "throttled_requests": self.throttled, "concurrency_decreases": self.limiter.decreases,
-                    "lowest_concurrency": self.limiter.lowest}
+                    "throttled_requests": self.throttled, "rate_decreases": self.limiter.decreases,
+                    "lowest_request_rate": None if self.limiter.lowest is None else round(self.limiter.lowest, 1)}
 
-    # botocore emits ``before-send`` just before each HTTP attempt and ``response-received`` after it, whatever
-    # its outcome (an answer or an exception such as a reset connection), so every slot taken is given back.
+    # botocore emits ``before-send`` just before each HTTP attempt (botocore's own retries included) and
+    # ``response-received`` after it, whatever its outcome (an answer or an exception such as a reset connection).
     def _before_send(self, request, **kwargs) -> None:
         self.limiter.acquire()
 
     def _response_received(self, parsed_response=None, context=None, exception=None, **kwargs) -> None:
-        self.limiter.release()
         code = ((parsed_response or {}).get("Error") or {}).get("Code")
         throttled = code in THROTTLING_CODES
         with self._lock:
