@@ -240,7 +240,7 @@ def _model_lines(scenario: Scenario) -> list[str]:
     lines = ["", "Modeled engine time for this object (`benchmarks.suite.scenarios.modeled_copy`), parts split between"
              " N workers" + (f", against the published {published / 60:.0f} minutes for"
                               f" {size // TiB} TB (half: {published / 2:,.0f} s)" if published else "") + ":", ""]
-    for workers in (1, 2, SPLIT_WORKERS, 8):
+    for workers in (1, SPLIT_WORKERS):
         seconds, how = modeled_copy(size, workers, scenario.settings)
         slow, _ = modeled_copy(size, workers, slower)
         versus = f"; {seconds / published:.2f} × published" if published else ""

@@ -111,24 +111,33 @@ PUBLISHED_S = {1 * TiB: 11 * 60, 5 * TiB: 27 * 60}
 
 def modeled_copy(size: int, workers: int, settings: dict, part_concurrency: int | None = None,
                  part_size: int | None = None) -> tuple[float, str]:
-    """Seconds the engine needs for one object of ``size`` bytes with its parts split between ``workers``
-    (each with ``part_concurrency`` part copies in flight, the engine's defaults unless given), under
-    ``settings``: the two HEADs and the create, then each worker's run of parts in rounds of
-    ``part_concurrency`` (a part takes latency + bytes / bandwidth), then ListParts and the completion; never
-    less than the parts at the prefix's write rate. Returns the seconds and how they follow."""
+    """Seconds the engine needs for one object of ``size`` bytes with its parts split between ``workers``, under
+    ``settings``: parts as the engine sizes them (``choose_part_size``), each worker keeping as many in flight
+    as it does (``part_concurrency``, at most ``parts_in_flight``: the engine's defaults unless given); a part
+    starts when a place in flight is free and the prefix has a token (its burst, then ``write_rate`` per
+    second), and takes latency + bytes / bandwidth; plus 5 requests one after another (the HEADs and the create
+    before, ListParts and the completion after). Returns the seconds and how they follow."""
     from mxtransfer_worker.options import CopyOptions
-    from mxtransfer_worker.parts import choose_part_size
+    from mxtransfer_worker.parts import choose_part_size, parts_in_flight
 
     defaults = CopyOptions(destination_bucket="model")
-    concurrency = part_concurrency or defaults.part_concurrency
     part = choose_part_size(size, part_size or defaults.part_size)
     parts = math.ceil(size / part)
-    rounds = math.ceil(math.ceil(parts / workers) / concurrency)
-    latency = settings["latency_s"]
-    part_seconds = latency + part / settings["copy_bandwidth"]
-    seconds = max(5 * latency + rounds * part_seconds, parts / settings["write_rate"])
-    return seconds, (f"{parts:,} parts of {part / MiB:,.0f} MiB, {workers} worker(s) × {concurrency} in flight:"
-                     f" {rounds:,} rounds × {part_seconds:.2f} s + 5 requests × {latency * 1000:.0f} ms")
+    per_worker = min(part_concurrency or defaults.part_concurrency, parts_in_flight(part))
+    window = workers * per_worker
+    latency, rate = settings["latency_s"], settings["write_rate"]
+    burst = rate * BURST_S
+    duration = latency + part / settings["copy_bandwidth"]
+    finish: list[float] = []
+    for index in range(parts):
+        start = max(0.0, (index + 1 - burst) / rate)
+        if index >= window:
+            start = max(start, finish[index - window])
+        finish.append(start + duration)
+    seconds = 5 * latency + finish[-1]
+    return seconds, (f"{parts:,} parts of {part / MiB:,.0f} MiB, {workers} worker(s) × {per_worker:,} in flight,"
+                     f" {duration:.2f} s each, sent at up to {rate:,.0f}/s after a burst of {burst:,.0f}: the last"
+                     f" done at {finish[-1]:.2f} s, + 5 requests × {latency * 1000:.0f} ms")
 
 
 def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, str]:
