@@ -243,9 +243,9 @@ def _model_lines(scenario: Scenario) -> list[str]:
     for workers in (1, SPLIT_WORKERS):
         seconds, how = modeled_copy(size, workers, scenario.settings)
         slow, _ = modeled_copy(size, workers, slower)
-        versus = f"; {seconds / published:.2f} × published" if published else ""
-        lines.append(f"- {workers} worker(s): {seconds:,.0f} s at {scenario.settings['latency_s'] * 1000:.0f} ms and"
-                     f" {scenario.settings['copy_bandwidth'] / 1e6:.0f} MB/s ({how}){versus}; {slow:,.0f} s at 50 ms"
+        versus = f"; {seconds / published:.3f} × published" if published else ""
+        lines.append(f"- {workers} worker(s): {seconds:,.1f} s at {scenario.settings['latency_s'] * 1000:.0f} ms and"
+                     f" {scenario.settings['copy_bandwidth'] / 1e6:.0f} MB/s ({how}){versus}; {slow:,.1f} s at 50 ms"
                      " and 85 MB/s")
     return lines
 
