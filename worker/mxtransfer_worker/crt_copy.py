@@ -27,6 +27,7 @@ The copier retries a failed request instead (``ObjectCopier``), and the governor
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -53,6 +54,13 @@ _CRT_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
 #: The leaf elements of a success answer's result (``<ETag>&quot;9b2c...&quot;</ETag>``...).
 _LEAF = re.compile(rb"<([A-Za-z0-9]+)>([^<]*)</\1>")
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(text: str, safe: str) -> str:
+    """``urllib.parse.quote``, remembered: the parts of one object repeat its key, upload id and copy source, and
+    quoting them anew (character by character in Python) cost a fifth of the engine's CPU per part."""
+    return quote(text, safe=safe)
 
 
 class _Operation:
@@ -109,9 +117,9 @@ def _copy_source_header(value) -> str:
     """``CopySource`` as S3 wants it in ``x-amz-copy-source`` (what botocore's copy-source handler sends)."""
     if isinstance(value, str):
         return value
-    header = quote(f"{value['Bucket']}/{value['Key']}", safe="/~")
+    header = _quoted(f"{value['Bucket']}/{value['Key']}", "/~")
     if value.get("VersionId"):
-        header += "?versionId=" + quote(value["VersionId"], safe="")
+        header += "?versionId=" + _quoted(value["VersionId"], "")
     return header
 
 
@@ -137,8 +145,8 @@ class CrtCopyClient:
 
     # -- one request -----------------------------------------------------------------------------------------
     def _request(self, operation: _Operation, args: dict) -> HttpRequest:
-        host, path = self._native.address(args["Bucket"], quote(args["Key"], safe="/~"))
-        query = [f"{operation.query[name]}={quote(str(value), safe='')}" for name, value in args.items()
+        host, path = self._native.address(args["Bucket"], _quoted(args["Key"], "/~"))
+        query = [f"{operation.query[name]}={_quoted(str(value), '')}" for name, value in args.items()
                  if name in operation.query]
         if query:
             path += "?" + "&".join(query)

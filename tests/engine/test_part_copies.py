@@ -1,0 +1,55 @@
+"""Part copies through the native client: in flight without a thread each, and a hung one cancelled at the
+client's read timeout (awscrt has no timeout for a request's whole life) and retried alone."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from mxtransfer_worker.copier import SUCCEEDED, ObjectCopier
+from mxtransfer_worker.crt_copy import CrtCopyClient
+from mxtransfer_worker.manifest import ManifestRow
+from mxtransfer_worker.options import CopyOptions
+from mxtransfer_worker.parts import MiB
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from benchmarks.s3emulator import S3Emulator  # noqa: E402
+
+
+def test_a_hung_part_copy_is_cancelled_at_the_read_timeout_and_retried_alone():
+    # a hung request that the client does not cancel ends when the emulator gives up on it (hang_max_s, 300 s by
+    # default) with a broken connection, not a ReadTimeoutError
+    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0, copy_keepalive_s=0, seed=3) as emulator:
+        emulator.create_bucket("src")
+        emulator.create_bucket("dst")
+        emulator.put_virtual_object("src", "big.mxf", 100 * MiB)
+        client = boto3.client(
+            "s3", endpoint_url=emulator.url, region_name="us-east-1", aws_access_key_id="testing",
+            aws_secret_access_key="testing", config=Config(read_timeout=1, retries={"total_max_attempts": 1},
+                                                           s3={"addressing_style": "path"}))
+        upload = client.create_multipart_upload(Bucket="dst", Key="hung")["UploadId"]
+        emulator.configure(fault_hang_rate=1.0, fault_operations=frozenset({"UploadPartCopy"}))
+        with pytest.raises(ReadTimeoutError):
+            CrtCopyClient(client, 1).upload_part_copy(Bucket="dst", Key="hung", UploadId=upload, PartNumber=1,
+                                                      CopySource={"Bucket": "src", "Key": "big.mxf"})
+
+        emulator.configure(fault_hang_rate=0.1)
+        options = CopyOptions(destination_bucket="dst", multipart_threshold=8 * MiB, part_size=5 * MiB,
+                              copy_annotations=False, max_attempts=8, retry_base_delay=0.01)
+        # no part executor: the native client sends every part from the object's own thread
+        copier = ObjectCopier(client, options, None, copy_client=CrtCopyClient(client, 8))
+        result = copier.copy(ManifestRow("src", "big.mxf"))
+        stats = emulator.stats()
+    assert result.status == SUCCEEDED, result.message
+    assert "multipart copy, 20 parts" in result.message and "verified size and CRC64NVME" in result.message
+    assert stats["faults"]["hang"] > 1  # the lone request's, and at least one of the copy's
+    assert stats["operations"]["UploadPartCopy"] == 20 + stats["faults"]["hang"]  # each hung request sent again
+    assert stats["operations"]["CreateMultipartUpload"] == 2 and "AbortMultipartUpload" not in stats["operations"]
