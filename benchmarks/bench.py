@@ -157,6 +157,8 @@ def run_scenario(scenario: Scenario, tools: list[Tool], workdir: Path) -> list[d
                 continue
             if (len(scenario.workers) > 1 and not tool.fleet) or (tool.scenarios and scenario.name not in tool.scenarios):
                 continue
+            if not scenario.peers and not tool.name.startswith(ENGINE_TOOL):
+                continue
             for workers in [tool.workers] if tool.workers else scenario.workers:
                 missing = tool.missing()
                 if missing:

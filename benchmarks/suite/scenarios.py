@@ -26,6 +26,10 @@ S3_LIKE = {"latency_s": 0.020, "copy_bandwidth": 90e6, "write_rate": 3500.0, "re
            "small_object_max": 64 * MiB}
 #: Latency of the inventory scenario: the goal is stated against one sequential listing at 50 ms per request.
 LISTING_LATENCY_S = 0.050
+LISTING_NOTES = ["the engine's rows write the listing into an uploaded manifest, as GenerateInventoryOperator does;"
+                 " its first row lists one page at a time through boto3 (the sequential listing)",
+                 "the emulator renders each key's listing XML once, while the bucket is filled (outside the runs),"
+                 " and joins those for each page"]
 #: The fleet's ceiling, scaled down 7x from S3's so that processes on two cores can reach it.
 FLEET_CEILING = {"write_rate": 500.0, "read_rate": 500.0 * 5500 / 3500}
 FLEET_NOTE = ("tools that can split one bucket's objects between processes only: the engine (shards of one"
@@ -46,6 +50,8 @@ class Scenario:
     kind: str = "copy"
     #: Worker process counts to run (fleet scenarios); tools that cannot split work run only with 1.
     workers: tuple[int, ...] = (1,)
+    #: Whether the peers run too (else the engine's rows only).
+    peers: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -141,18 +147,21 @@ def modeled_copy(size: int, workers: int, settings: dict, part_concurrency: int 
 
 
 def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, str]:
-    """Pages of one prefix follow one another (each needs the previous continuation token): by prefix in
-    parallel, the largest prefix's pages × latency; sequentially, all pages × latency."""
+    """A prefix's pages follow one another (each needs the previous continuation token), but the key ranges of a
+    prefix can be listed at once: one delimited listing, then every page with the engine's requests in flight;
+    sequentially, all pages × latency."""
+    from mxtransfer_worker.listing import DEFAULT_LISTING_CONCURRENCY
+
     latency = settings["latency_s"]
     counts: dict[str, int] = defaultdict(int)
     for key, _ in objects:
         counts[_prefix(key)] += 1
-    pages = {prefix: math.ceil(count / PAGE_KEYS) for prefix, count in counts.items()}
-    parallel = latency * (1 + max(pages.values()))
-    sequential = latency * sum(pages.values())
-    return parallel, (f"{len(pages)} prefixes listed in parallel: 1 delimited listing + {max(pages.values()):,} pages"
-                      f" × {latency * 1000:.0f} ms (one sequential listing: {sum(pages.values()):,} pages ×"
-                      f" {latency * 1000:.0f} ms = {sequential:.1f} s)")
+    pages = sum(math.ceil(count / PAGE_KEYS) for count in counts.values())
+    rounds = math.ceil(pages / DEFAULT_LISTING_CONCURRENCY)
+    parallel = latency * (1 + rounds)
+    return parallel, (f"1 delimited listing + {pages:,} pages in {rounds:,} rounds of {DEFAULT_LISTING_CONCURRENCY}"
+                      f" requests in flight × {latency * 1000:.0f} ms (one sequential listing: {pages:,} pages ×"
+                      f" {latency * 1000:.0f} ms = {latency * pages:.1f} s)")
 
 
 def scenarios(tiny: bool) -> list[Scenario]:
@@ -168,6 +177,7 @@ def scenarios(tiny: bool) -> list[Scenario]:
     if tiny:
         caps = dict.fromkeys(caps, 60)
     fleet_settings = {**settings, **FLEET_CEILING}
+    listing_settings = settings if tiny else {**settings, "latency_s": LISTING_LATENCY_S}
     return [
         Scenario("large", f"one {big / GiB:,.0f} GiB object", [("big/object", big)], settings, caps["large"],
                  notes=[SPLIT_NOTE]),
@@ -183,11 +193,11 @@ def scenarios(tiny: bool) -> list[Scenario]:
                  settings, caps["mix"]),
         Scenario("inventory", f"inventory of {keys:,} keys in 16 prefixes",
                  [(f"p{index % 16:02d}/{index:08d}", KiB) for index in range(keys)],
-                 settings if tiny else {**settings, "latency_s": LISTING_LATENCY_S}, caps["inventory"], kind="list",
-                 notes=["the engine's rows write the listing into an uploaded manifest, as GenerateInventoryOperator"
-                        " does; its first row lists one page at a time through boto3 (the sequential listing)",
-                        "the emulator renders each key's listing XML once, while the bucket is filled (outside the"
-                        " runs), and joins those for each page"]),
+                 listing_settings, caps["inventory"], kind="list", notes=LISTING_NOTES),
+        Scenario("inventory-flat", f"inventory of {keys:,} keys in one flat prefix",
+                 [(f"flat/{index:08d}", KiB) for index in range(keys)], listing_settings, caps["inventory"],
+                 kind="list", peers=False, notes=[*LISTING_NOTES, "no peer runs here: they list a prefix in one"
+                                                  " sequence of pages, as in the 16-prefix section"]),
         Scenario("fleet-one-prefix", f"fleet: {fleet_objects:,} objects of 1 MiB in one prefix",
                  [(f"fleet/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings, caps["fleet"],
                  workers=fleet_workers, notes=[FLEET_NOTE]),

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ["large", "huge", "small", "mix", "inventory", "fleet-one-prefix", "fleet-8-prefixes"]
+SCENARIOS = ["large", "huge", "small", "mix", "inventory", "inventory-flat", "fleet-one-prefix", "fleet-8-prefixes"]
 
 
 def test_tiny_bench_runs_every_scenario_and_verifies_every_tool(tmp_path):

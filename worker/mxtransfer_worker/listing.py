@@ -55,6 +55,8 @@ _OPERATION = "ListObjectsV2"
 PAGE_KEYS = 1000
 #: Where a flat prefix is split, at the position where a page's keys differ: later characters of the same kind.
 _ALPHABETS = ("0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+#: Pages a key range is cut to hold, at least (by a guess): each range ends with a page that runs past it.
+_RANGE_PAGES = 4
 #: The parts of a ListObjectsV2 answer the lister reads (see ``ParallelLister._page``).
 _KEY, _SIZE, _ETAG, _MODIFIED = (re.compile(rb"<%s>([^<]*)</%s>" % (name, name))
                                  for name in (b"Key", b"Size", b"ETag", b"LastModified"))
@@ -148,7 +150,7 @@ class ParallelLister:
                 prefixes, token = prefixes[:bisect.bisect_right(prefixes, until)], None
             if token:  # this partition's next page first: partitions end early and keep few tokens open
                 spare = self.concurrency - len(waiting) - in_flight - 1
-                points = _split_points(partition, objects, spare) if spare > 0 else []
+                points = _split_points(partition, objects, spare, self.page_keys) if spare > 0 else []
                 ends = [*points, until]
                 waiting.appendleft(replace(partition, token=token, until=ends[0]))
                 waiting.extend(_Partition(partition.prefix, partition.delimited, after=low, until=high)
@@ -228,25 +230,38 @@ def _name(text: str, url_encoded: bool) -> str:
     return unquote_plus(text) if url_encoded and ("%" in text or "+" in text) else text
 
 
-def _split_points(partition: _Partition, page: list[ListedObject], count: int) -> list[str]:
+def _split_points(partition: _Partition, page: list[ListedObject], count: int, page_keys: int) -> list[str]:
     """Up to ``count`` keys that split the rest of a partition (after ``page``, the objects of its last page) into
-    ranges to list at once: the last key cut at the first position where the page's keys differ, with a later
-    digit or letter there (of the same kind as the last key's). Where that kind has no later one, a position
-    further left; none left of the prefix. Each is a guess at where keys lie: a wrong one costs an empty page,
-    never a key. With the delimiter, no point falls inside a common prefix (no point holds the delimiter after
-    the prefix), so each common prefix is found by one range only."""
+    ranges to list at once: the last key cut at a position, with a later digit or letter there (of the same kind
+    as the last key's). The position is the rightmost, from where the page's keys differ back to the prefix's end,
+    whose ranges would hold some ``_RANGE_PAGES`` pages, guessed from how far the page got there (a range ends
+    with a page that runs past it: smaller ranges would cost more pages than they save).
+
+    Each is a guess at where keys lie: a wrong one costs an empty page, never a key. With the delimiter, no point
+    falls inside a common prefix (no point holds the delimiter after the prefix), so each common prefix is found
+    by one range only."""
     if not page:
         return []
-    last = page[-1].key
-    differs = len(os.path.commonprefix([page[0].key, last]))
+    first, last = page[0].key, page[-1].key
+    differs = len(os.path.commonprefix([first, last]))
+    alphabet = _alphabet(last[differs]) if differs < len(last) else ""
+    spread = alphabet.find(last[differs]) - alphabet.find(first[differs]) + 1 \
+        if alphabet and differs < len(first) and first[differs] in alphabet else 1
+    keys = len(page) / spread  # the page's keys per letter at the position looked at
     for position in range(min(differs, len(last) - 1), len(partition.prefix) - 1, -1):
-        alphabet = next((letters for letters in _ALPHABETS if last[position] in letters), "")
+        if position < min(differs, len(last) - 1):
+            keys *= len(_alphabet(last[position + 1])) or len(_ALPHABETS[0])
+        alphabet = _alphabet(last[position])
         later = [point for point in (last[:position] + letter for letter in alphabet[alphabet.find(last[position]) + 1:])
                  if partition.until is None or point < partition.until]
-        if later:
+        if later and keys >= _RANGE_PAGES * page_keys:
             count = min(count, len(later))
             return [later[index * len(later) // count] for index in range(count)]
     return []
+
+
+def _alphabet(letter: str) -> str:
+    return next((letters for letters in _ALPHABETS if letter in letters), "")
 
 
 def listing_error(error: ClientError, location: S3Uri) -> ListingError:
