@@ -340,12 +340,17 @@ def handle_event(event: dict, s3, batch, environ: Mapping[str, str]) -> dict:
                                for task in tasks]
         return response
     with ThreadPoolExecutor(config.options.part_concurrency, thread_name_prefix="mxtransfer-part") as parts:
-        copier = ObjectCopier(s3, config.options, parts, copy_client=copy_client_for(s3, config.options))
+        copier = ObjectCopier(s3, config.options, parts, copy_client=_copy_client(s3, config.options))
         answering = _Tasks(s3, batch, config, copier, event["job"]["id"])
         response["results"] = [answering.answer(task, version) for task in tasks]
     for result in response["results"]:
         log.info("task %s: %s: %s", result["taskId"], result["resultCode"], result["resultString"])
     return response
+
+
+#: The native copy client of the last invocation's S3 client and options, kept for the next: an execution
+#: environment answers invocation after invocation, and building awscrt's client costs more CPU than a copy.
+_copy_client = functools.lru_cache(maxsize=1)(copy_client_for)
 
 
 @functools.lru_cache(maxsize=1)
