@@ -1,0 +1,71 @@
+"""The floor this machine sets for one large object: ``python -m benchmarks.part_floor [--tib 1]``.
+
+Starts the emulator (the ``large`` scenario's S3-like settings, in a process of its own), creates one multipart
+upload and sends every part of the object at once (the engine's parts: ``choose_part_size``) through the engine's
+native copy client from one thread, with none of the engine's work around it (no manifest, HEADs, checkpoints,
+retries or report), twice: with new connections, then with the connections of the first round. It prints the
+wall time against the settings' limit, and the CPU seconds of this process and of the emulator: what any client
+could reach against this emulator on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import threading
+import time
+
+from benchmarks.suite.scenarios import S3_LIKE, MiB, TiB, copy_limit
+from benchmarks.suite.server import EmulatorProcess
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.part_floor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tib", type=float, default=1.0, help="object size in TiB (default 1)")
+    args = parser.parse_args()
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    from mxtransfer_worker.crt_copy import CrtCopyClient
+    from mxtransfer_worker.options import CopyOptions
+    from mxtransfer_worker.parts import choose_part_size
+    from mxtransfer_worker.s3client import make_s3_client
+
+    size = int(args.tib * TiB)
+    limit, derivation = copy_limit([("big/object", size)], S3_LIKE)
+    part = choose_part_size(size, CopyOptions(destination_bucket="floor").part_size)
+    parts = -(-size // part)
+    print(f"{size / TiB:g} TiB in {parts:,} parts of {part / MiB:,.0f} MiB; limit {limit:.2f} s ({derivation})")
+    with EmulatorProcess(**S3_LIKE) as server:
+        server.call("populate", "src", [("big/object", size)])
+        server.call("create_bucket", "dst")
+        client = make_s3_client(endpoint_url=server.url)
+        etag = client.head_object(Bucket="src", Key="big/object")["ETag"]
+        copier = CrtCopyClient(client, parts + 16)
+        for label in ("new connections", "connections of the first round"):
+            upload = client.create_multipart_upload(Bucket="dst", Key="big/object")["UploadId"]
+            done, failures = threading.Semaphore(0), []
+            server_cpu, cpu, started = server.call("cpu"), _cpu(), time.monotonic()
+            for number, first in enumerate(range(0, size, part), start=1):
+                future = copier.send("upload_part_copy", {
+                    "Bucket": "dst", "Key": "big/object", "UploadId": upload, "PartNumber": number,
+                    "CopySource": {"Bucket": "src", "Key": "big/object"}, "CopySourceIfMatch": etag,
+                    "CopySourceRange": f"bytes={first}-{min(first + part, size) - 1}"})
+                future.add_done_callback(lambda f: (f.exception() and failures.append(f.exception()), done.release()))
+            sent = time.monotonic() - started
+            for _ in range(parts):
+                done.acquire()
+            wall = time.monotonic() - started
+            print(f"{label}: all sent in {sent:.2f} s, all done in {wall:.2f} s ({limit / wall:.0%} of the limit);"
+                  f" client CPU {_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
+                  f" {len(failures)} failed (awscrt retries nothing: SlowDowns count here)")
+            client.abort_multipart_upload(Bucket="dst", Key="big/object", UploadId=upload)
+
+
+if __name__ == "__main__":
+    main()
