@@ -35,6 +35,12 @@ class Clock:
         return self.now
 
 
+def _burst(limiter: AimdRate) -> None:
+    """A burst of throttles at one instant: enough to count (``_MIN_THROTTLES``)."""
+    for _ in range(AimdRate._MIN_THROTTLES):
+        limiter.throttled()
+
+
 def _succeed(limiter: AimdRate, clock: Clock, count: int, seconds: float) -> None:
     """``count`` successes spread evenly over the next ``seconds``."""
     for _ in range(count):
@@ -47,6 +53,9 @@ def test_no_limit_until_a_throttle_then_a_little_under_the_rate_that_got_through
     limiter = AimdRate(decrease=0.8, window=1.0, tolerance=0, clock=clock)
     _succeed(limiter, clock, 300, 3.0)
     assert limiter.rate == math.inf and limiter.reserve() == 0 and limiter.reserve() == 0
+    for _ in range(AimdRate._MIN_THROTTLES - 1):
+        limiter.throttled()
+    assert limiter.rate == math.inf  # too few to say anything of a rate
     limiter.throttled()
     assert limiter.rate == pytest.approx(80, rel=0.02)  # 100 successes in the last second (the window)
     assert (limiter.decreases, limiter.lowest) == (1, limiter.rate)
@@ -56,25 +65,28 @@ def test_one_burst_of_throttles_lowers_the_limit_once_then_below_what_still_gets
     clock = Clock()
     limiter = AimdRate(decrease=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
     _succeed(limiter, clock, 100, 1.0)
-    limiter.throttled()
+    _burst(limiter)
     clock.now += 0.1
-    limiter.throttled()  # the same burst
+    _burst(limiter)  # the same burst
     assert limiter.rate == pytest.approx(50, rel=0.02) and limiter.decreases == 1
     _succeed(limiter, clock, 10, 1.0)  # only 10 got through in the last second
     rate = limiter.rate
-    limiter.throttled()
+    _burst(limiter)
     assert limiter.rate == pytest.approx(5, rel=0.02) and rate > 50 and limiter.decreases == 2
 
 
 def test_throttled_before_anything_got_through_counts_half_the_throttles_and_stops_at_the_floor():
     clock = Clock()
     limiter = AimdRate(decrease=0.5, floor=0.1, cooldown=0.5, window=1.0, clock=clock)
-    limiter.throttled()
-    assert limiter.rate == 0.25  # one throttle in the window: at most 0.5 per second got through; times 0.5
+    _burst(limiter)
+    assert limiter.rate == 1.25  # 5 throttles in the window: at most 2.5 per second got through; times 0.5
     for _ in range(3):
         clock.now += 2.0
-        limiter.throttled()
-    assert (limiter.rate, limiter.lowest, limiter.decreases) == (0.1, 0.1, 4)
+        _burst(limiter)
+    assert (limiter.rate, limiter.decreases) == (1.25, 4)  # the same again: not lower
+    floored = AimdRate(decrease=0.5, floor=4.0, clock=clock)
+    _burst(floored)
+    assert (floored.rate, floored.lowest) == (4.0, 4.0)
 
 
 def test_a_few_throttles_among_many_successes_are_tolerated():
@@ -94,7 +106,7 @@ def test_turns_are_paced_at_the_limit_and_an_idle_worker_does_not_save_them_up()
     clock = Clock()
     limiter = AimdRate(decrease=0.5, window=1.0, tolerance=0, clock=clock)
     _succeed(limiter, clock, 20, 1.0)
-    limiter.throttled()  # about 10 per second
+    _burst(limiter)  # about 10 per second
     assert limiter.reserve() == 0
     wait = limiter.reserve()  # not taken: the caller waits and asks again
     assert 0.07 < wait <= 0.1  # 1 / rate after the first turn, which may have been up to _CATCH_UP (0.02 s) late
@@ -112,7 +124,7 @@ def test_successes_raise_the_limit_faster_the_longer_there_is_no_throttle():
     clock = Clock()
     limiter = AimdRate(decrease=0.5, growth=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
     _succeed(limiter, clock, 200, 1.0)
-    limiter.throttled()
+    _burst(limiter)
     assert limiter.rate == pytest.approx(100, rel=0.02)
     decreased = limiter.rate
     _succeed(limiter, clock, 25, 0.25)  # at about the limit, within the first cooldown: +50 per second
@@ -139,7 +151,7 @@ def test_governor_counts_retries_and_throttles_and_backs_off(emulator):
     emulator.create_bucket("bkt")
     client = make_s3_client(endpoint_url=emulator.url)
     client.put_object(Bucket="bkt", Key="a", Body=b"a")
-    governor = RequestGovernor(AimdRate(clock=Clock(step=1.0)))  # a second per look: no turn waits
+    governor = RequestGovernor(AimdRate(clock=Clock(step=0.001)))  # a millisecond per look: turns come soon
     governor.attach(client)
     emulator.configure(fault_slowdown_rate=0.5, seed=3)
     for _ in range(20):

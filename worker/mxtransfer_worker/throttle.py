@@ -31,24 +31,27 @@ class AimdRate:
     turn, paced at the limit.
 
     ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds
-    were throttles (at most once per ``cooldown`` seconds): to ``decrease`` times the lower of the limit and the
-    rate of successes in that window (when none succeeded, half the rate of throttles: at most that much got
-    through), never under ``floor``. The tolerance keeps a few throttles at random (as S3 answers while it
+    were throttles, and at least ``_MIN_THROTTLES`` (at most once per ``cooldown`` seconds): to ``decrease`` times the rate of successes in that
+    window (when none succeeded, half the rate of throttles: at most that much got through), if that is lower,
+    never under ``floor``. At S3's ceiling the successes stay at the ceiling while throttles go on, so a second
+    decrease does not compound the first. The tolerance keeps a few throttles at random (as S3 answers while it
     scales, or ``tests/engine/test_faults.py`` injects) from lowering the limit again and again, since fewer
-    requests do not make them fewer; at S3's ceiling the throttles soon pass it. Each success raises
-    it by ``growth`` times the limit set at the last decrease per second of successes at the limit (so by less
-    when fewer requests are sent), a growth that doubles for every ``cooldown`` without a decrease: the limit
-    settles just under S3's ceiling and climbs back fast once S3 stops throttling (e.g. when the other workers
-    on the prefix are done)."""
+    requests do not make them fewer; at S3's ceiling the throttles soon pass it. Each success raises the limit
+    by ``growth`` times the limit set at the last decrease per second of successes at the limit (so by less when
+    fewer requests are sent), a growth that doubles for every ``cooldown`` without a throttle: the limit settles
+    just under S3's ceiling and climbs back fast once S3 stops throttling (e.g. when the other workers on the
+    prefix are done)."""
 
     #: The most the growth doubles: beyond, the limit is far above any rate a worker sends at.
     _MAX_DOUBLINGS = 20
+    #: Throttles in the window below which the limit is not lowered: a few requests' answers say nothing of a rate.
+    _MIN_THROTTLES = 5
     #: Seconds of turns a worker that sent nothing for a while may catch up on (``reserve``).
     _CATCH_UP = 0.02
     #: The longest a waiter sleeps before it looks at the limit again (``acquire``).
     _LOOK_AGAIN = 0.05
 
-    def __init__(self, floor: float = 1.0, decrease: float = 0.85, growth: float = 0.5, cooldown: float = 0.5,
+    def __init__(self, floor: float = 1.0, decrease: float = 0.85, growth: float = 0.2, cooldown: float = 0.5,
                  window: float = 0.5, tolerance: float = 0.1, clock: Callable[[], float] = time.monotonic):
         if floor <= 0 or growth <= 0 or cooldown <= 0 or window <= 0 or not 0 <= tolerance < 1:
             raise ValueError("floor, growth, cooldown and window must be positive, tolerance between 0 and 1")
@@ -59,7 +62,7 @@ class AimdRate:
         self._clock = clock
         self._rate = math.inf
         self._rate_at_decrease = math.inf
-        self._last_decrease = -math.inf
+        self._last_decrease = self._last_throttle = -math.inf
         self._last_turn = -math.inf
         #: When the answers of the last ``window`` seconds came: successes and throttles.
         self._successes: deque[float] = deque()
@@ -103,13 +106,15 @@ class AimdRate:
         with self._lock:
             now = self._clock()
             self._throttles.append(now)
+            self._last_throttle = now
             self._forget(now)
             throttles, successes = len(self._throttles), len(self._successes)
-            if now - self._last_decrease < self.cooldown or throttles <= self.tolerance * (throttles + successes):
+            if (now - self._last_decrease < self.cooldown or throttles < self._MIN_THROTTLES
+                    or throttles <= self.tolerance * (throttles + successes)):
                 return  # the same burst of throttles, or too few to say S3 is at its ceiling
             span = min(self.window, now - self._first_answer) or self.window
             got_through = (successes or throttles / 2) / span
-            lowered = max(self.floor, self.decrease * min(self._rate, got_through))
+            lowered = max(self.floor, min(self._rate, self.decrease * got_through))
             self._rate = self._rate_at_decrease = lowered
             self._last_decrease = now
             self.decreases += 1
@@ -123,7 +128,7 @@ class AimdRate:
             self._forget(now)
             if self._rate == math.inf:
                 return
-            doublings = min(self._MAX_DOUBLINGS, int((now - self._last_decrease) / self.cooldown))
+            doublings = min(self._MAX_DOUBLINGS, int((now - self._last_throttle) / self.cooldown))
             self._rate += self.growth * self._rate_at_decrease * 2 ** doublings / self._rate
 
     def _forget(self, now: float) -> None:
