@@ -11,6 +11,8 @@ import os
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 
 from mxtransfer_worker.copier import FAILED, SKIPPED, SUCCEEDED, ObjectCopier
 from mxtransfer_worker.manifest import ManifestRow
@@ -203,3 +205,31 @@ def test_slow_down_to_the_native_client_is_a_throttle_retried_until_the_copy_suc
         governor.detach(client)
     assert (results["k"].status, results["k"].message) == (SUCCEEDED, ONE_REQUEST)
     assert governor.counts()["throttled_requests"] >= 1  # one throttle: too few to lower the rate (AimdRate)
+
+
+def test_a_one_request_copy_unanswered_at_the_read_timeout_is_cancelled_and_retried(emulator, buckets):
+    """The rows' thread sends one-request copies without waiting on them: one that outlives the client's read
+    timeout is cancelled (``ReadTimeoutError``, temporary), retried on an object thread, and ends verified (copied
+    by the retry, or found there already if the emulator finished the cancelled copy meanwhile)."""
+    source, destination = buckets
+    client = boto3.client("s3", endpoint_url=emulator.url, config=Config(
+        read_timeout=0.5, s3={"addressing_style": "path"}, request_checksum_calculation="when_required"))
+    client.put_object(Bucket=source, Key="k", Body=b"x")
+    rows = listed_rows(client, source)
+    timed_out = []
+
+    def answer_again_after_a_timeout(exception=None, **_):
+        if isinstance(exception, ReadTimeoutError):
+            timed_out.append(exception)
+            emulator.configure(latency_s=0.0)
+
+    client.meta.events.register("response-received.s3.CopyObject", answer_again_after_a_timeout)
+    emulator.configure(latency_s=5.0)
+    try:
+        results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                                copy_annotations=False, max_attempts=2, retry_base_delay=0.01))
+    finally:
+        emulator.configure(latency_s=0.0)
+    assert len(timed_out) == 1
+    assert results["k"].status in (SUCCEEDED, SKIPPED), results["k"].message
+    assert client.get_object(Bucket=destination, Key="k")["Body"].read() == b"x"

@@ -15,6 +15,7 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -88,6 +89,16 @@ class StopSignal:
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
 
 
+class SentCopy:
+    """A row's one conditional CopyObject, sent by ``ObjectCopier.send_copy`` before ``copy`` takes the row over:
+    the row, its destination key, when it was sent, and the future of the request's answer."""
+
+    __slots__ = ("row", "destination_key", "started", "answer")
+
+    def __init__(self, row: ManifestRow, destination_key: str, started: float, answer: Future) -> None:
+        self.row, self.destination_key, self.started, self.answer = row, destination_key, started, answer
+
+
 class Interrupted(CopyError):
     """A copy left unfinished because the worker is stopping."""
 
@@ -128,6 +139,15 @@ def _completed_part(number: int, answer: dict) -> dict:
     return part
 
 
+def _copy_answer(response: dict) -> dict:
+    """The new object's ETag, checksum and encryption from a CopyObject answer."""
+    return {**response["CopyObjectResult"], "ServerSideEncryption": response.get("ServerSideEncryption", "")}
+
+
+def _in_answer(verdict: str) -> str:
+    return f"{verdict} in the copy's response"
+
+
 def _temporary(failure: BaseException) -> bool:
     """Whether ``failure`` is an S3 or connection error that a later attempt may get through."""
     return isinstance(failure, (CopyError, ClientError, BotoCoreError)) and classify(failure, "").temporary
@@ -137,8 +157,9 @@ def _compare_checksums(source: dict, other: dict) -> tuple[str, bool] | None:
     """``(algorithm, equal)`` when both HEAD answers carry checksums that decide whether the bytes are equal:
     full-object checksums of one algorithm always do; composite (per-part) ones only when equal, since the
     same bytes uploaded with other part sizes give another composite value. None when they cannot decide."""
-    first, second = _checksum(source), _checksum(other)
-    if not first or not second or first.algorithm != second.algorithm or first.full_object != second.full_object:
+    first = _checksum(source)
+    second = first and _checksum(other)
+    if not second or first.algorithm != second.algorithm or first.full_object != second.full_object:
         return None
     equal = first.value == second.value
     if not first.full_object and not equal:
@@ -200,23 +221,24 @@ class ObjectCopier:
         self._lock = threading.Lock()
 
     # -- public ----------------------------------------------------------------------------------------------
-    def copy(self, row: ManifestRow) -> CopyResult:
+    def copy(self, row: ManifestRow, sent: SentCopy | None = None) -> CopyResult:
         """Copy ``row``'s object (retrying temporary failures) and return its verified outcome; never raises
-        for a per-object problem."""
-        started = time.monotonic()
+        for a per-object problem. ``sent``: the row's conditional CopyObject that ``send_copy`` sent, whose answer
+        is the first attempt's."""
+        started = sent.started if sent else time.monotonic()
         try:
-            destination_key = self.options.destination_key(row.key)
+            destination_key = sent.destination_key if sent else self.options.destination_key(row.key)
         except KeyRewriteError as error:
             return CopyResult(row, "", FAILED, "InvalidDestinationKey", f"{self._source_uri(row)}: {error}")
         result = CopyResult(row, destination_key, FAILED)
-        if self.stop.requested:
+        if self.stop.requested and not sent:
             result.error_code, result.message, result.temporary = INTERRUPTED, "not started: the worker was stopping", True
             return result
         attempt = throttled = 0
         while True:
             attempt += 1
             try:
-                result.status, result.message, result.bytes = self._copy_once(row, destination_key)
+                result.status, result.message, result.bytes = self._copy_once(row, destination_key, sent)
                 result.error_code, result.temporary = "", False
                 break
             except Exception as raw:  # noqa: BLE001 - every failure becomes a report row
@@ -225,9 +247,41 @@ class ObjectCopier:
                 throttled += error.code in THROTTLING_CODES
                 if not self._try_again(error, attempt, throttled):
                     break
+                sent = None
                 time.sleep(self._backoff(attempt, error))
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def send_copy(self, row: ManifestRow, on_answer: Callable[[SentCopy], None]) -> bool:
+        """Send ``row``'s copy without waiting when it is one conditional CopyObject (a listed small object where
+        ``conditional_copy`` holds, through a copy client that can ``send``, as ``crt_copy``'s): ``on_answer``
+        gets the ``SentCopy`` once answered (on the copy client's thread), and ``copy(row, sent)`` then takes the
+        row over. False, and nothing sent, when the row needs ``copy`` from the start."""
+        listed = self._listed_source(row)
+        if self._send is None or listed is None or not self.conditional_copy or self.stop.requested:
+            return False
+        try:
+            destination_key = self.options.destination_key(row.key)
+        except KeyRewriteError:
+            return False
+        if self._is_own_destination(row, destination_key):
+            return False
+        started = time.monotonic()
+        answer = self._send("copy_object", self._copy_object_args(row, listed, destination_key, {"IfNoneMatch": "*"}))
+        sent = SentCopy(row, destination_key, started, answer)
+        answer.add_done_callback(lambda _: on_answer(sent))
+        return True
+
+    def settled(self, sent: SentCopy) -> bool:
+        """Whether ``copy(sent.row, sent)`` finishes the row without another request (so without waiting): the
+        CopyObject succeeded and its answer's ETag or checksum verifies the copy, or shows it wrong."""
+        if sent.answer.exception() is not None:
+            return False
+        try:
+            return self._content_verdict(sent.row, self._listed_source(sent.row), _copy_answer(sent.answer.result()),
+                                         sent.destination_key, "CopyObject") is not None
+        except CopyError:
+            return True
 
     def _try_again(self, error: CopyError, attempt: int, throttled: int) -> bool:
         """Whether to retry after failed ``attempt``, ``throttled`` of the failures so far being throttling:
@@ -245,15 +299,15 @@ class ObjectCopier:
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1)))
 
     # -- one attempt -----------------------------------------------------------------------------------------
-    def _copy_once(self, row: ManifestRow, destination_key: str) -> tuple[str, str, int]:
+    def _copy_once(self, row: ManifestRow, destination_key: str, sent: SentCopy | None) -> tuple[str, str, int]:
         options = self.options
-        if row.bucket == options.destination_bucket and row.key == destination_key:
+        if self._is_own_destination(row, destination_key):
             raise CopyError("SameSourceAndDestination", f"{self._source_uri(row)} is its own destination; "
                             "choose another destination bucket or prefix")
         listed = self._listed_source(row)
         if listed and self.conditional_copy:
             try:
-                return self._copy_new(row, listed, destination_key)
+                return self._copy_new(row, listed, destination_key, sent)
             except ClientError as error:
                 if classify(error, "").code != "PreconditionFailed":
                     raise
@@ -289,6 +343,9 @@ class ObjectCopier:
         method = self._copy_multipart(row, source, destination_key, condition)
         return SUCCEEDED, f"{method}; verified {self._verify(row, source, destination_key, method)}", size
 
+    def _is_own_destination(self, row: ManifestRow, destination_key: str) -> bool:
+        return row.bucket == self.options.destination_bucket and row.key == destination_key
+
     def _listed_source(self, row: ManifestRow) -> dict | None:
         """What the manifest knows of a small source (size and ETag from the listing), as a stand-in for its HEAD;
         None when it does not know both, or the object is copied by parts (which needs its headers and tags)."""
@@ -301,18 +358,27 @@ class ObjectCopier:
         self._check_copyable(row, source)
         return source
 
-    def _copy_new(self, row: ManifestRow, listed: dict, destination_key: str) -> tuple[str, str, int]:
-        """The one-request copy of a listed small object to a key that must not exist yet (``If-None-Match``);
-        raises ``ClientError`` PreconditionFailed when the destination exists or the source's ETag changed."""
-        return self._copy_small(row, listed, destination_key, {"IfNoneMatch": "*"})
+    def _copy_new(self, row: ManifestRow, listed: dict, destination_key: str,
+                  sent: SentCopy | None) -> tuple[str, str, int]:
+        """The one-request copy of a listed small object to a key that must not exist yet (``If-None-Match``;
+        already ``sent``, when given); raises ``ClientError`` PreconditionFailed when the destination exists or
+        the source's ETag changed."""
+        return self._copy_small(row, listed, destination_key, {"IfNoneMatch": "*"}, sent)
 
-    def _copy_small(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> tuple[str, str, int]:
-        """CopyObject, verified from its answer. When the answer cannot settle it and ``source`` is only what the
-        manifest listed (no checksums: e.g. SSE-KMS, whose ETags are no MD5), HEAD the source and verify fully."""
-        answer = self._copy_object(row, source, destination_key, condition)
-        if source.get("Listed") and not self._content_verdict(row, source, answer, destination_key, "CopyObject"):
-            source = self.head_source(row)
-        verified = self._verify(row, source, destination_key, "CopyObject", answer)
+    def _copy_small(self, row: ManifestRow, source: dict, destination_key: str, condition: dict,
+                    sent: SentCopy | None = None) -> tuple[str, str, int]:
+        """CopyObject (already ``sent``, when given), verified from its answer. When the answer cannot settle it
+        and ``source`` is only what the manifest listed (no checksums: e.g. SSE-KMS, whose ETags are no MD5),
+        HEAD the source and verify fully."""
+        answer = _copy_answer(sent.answer.result() if sent else self.copy_client.copy_object(
+            **self._copy_object_args(row, source, destination_key, condition)))
+        verdict = self._content_verdict(row, source, answer, destination_key, "CopyObject")
+        if verdict:
+            verified = _in_answer(verdict)
+        else:
+            if source.get("Listed"):
+                source = self.head_source(row)
+            verified = self._verify(row, source, destination_key, "CopyObject", answer)
         return SUCCEEDED, f"CopyObject; verified {verified}", source["ContentLength"]
 
     def head_source(self, row: ManifestRow) -> dict:
@@ -408,8 +474,8 @@ class ObjectCopier:
         owner = self.options.expected_source_owner
         return {"ExpectedSourceBucketOwner": owner} if owner else {}
 
-    def _copy_object(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> dict:
-        """CopyObject; returns the new object's ETag, checksum and encryption from S3's answer."""
+    def _copy_object_args(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> dict:
+        """The arguments of the CopyObject that copies ``row`` to ``destination_key`` on ``condition``."""
         args = {
             "Bucket": self.options.destination_bucket, "Key": destination_key, "CopySource": self._copy_source(row),
             "CopySourceIfMatch": source["ETag"], "MetadataDirective": "COPY",
@@ -418,8 +484,7 @@ class ObjectCopier:
         }
         if self.options.copy_annotations:
             args["AnnotationDirective"] = "COPY"
-        response = self.copy_client.copy_object(**args)
-        return {**response["CopyObjectResult"], "ServerSideEncryption": response.get("ServerSideEncryption", "")}
+        return args
 
     def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
         """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done."""
@@ -702,7 +767,7 @@ class ObjectCopier:
         if answer is not None:
             verdict = self._content_verdict(row, source, answer, destination_key, method)
             if verdict:
-                return f"{verdict} in the copy's response"
+                return _in_answer(verdict)
         copy = self._head_destination(destination_key)
         if copy is None or copy["ContentLength"] != source["ContentLength"]:
             found = "nothing" if copy is None else f"{copy['ContentLength']:,} bytes"

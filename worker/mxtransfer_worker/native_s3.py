@@ -6,9 +6,11 @@ from __future__ import annotations
 import resource
 from urllib.parse import quote, urlsplit
 
+from awscrt.auth import AwsCredentialsProvider
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
 from awscrt.s3 import S3Client, S3RequestTlsMode, S3RetryConfig
 from botocore.awsrequest import HeadersDict
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from botocore.utils import is_valid_ipv4_endpoint_url, is_valid_ipv6_endpoint_url
@@ -52,7 +54,7 @@ class NativeS3:
         self.path_style = style == "path" or (style == "auto" and (
             endpoint.hostname == "localhost" or is_valid_ipv4_endpoint_url(meta.endpoint_url)
             or is_valid_ipv6_endpoint_url(meta.endpoint_url)))
-        credentials = BotocoreCRTCredentialsWrapper(client._get_credentials())  # as boto3's own CRT transfer does
+        credentials = _credentials_provider(client._get_credentials())
         event_loops = EventLoopGroup()
         # The native client opens connections for its throughput target (10 connections per 4 Gbit/s: about 30
         # by default, which capped copies at ~25 in flight); server-side copies move no bytes through this host,
@@ -60,7 +62,7 @@ class NativeS3:
         self.crt = S3Client(
             bootstrap=ClientBootstrap(event_loops, DefaultHostResolver(event_loops)), region=meta.region_name,
             tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
-            credential_provider=credentials.to_crt_credentials_provider(),
+            credential_provider=credentials,
             throughput_target_gbps=max(10.0, connections * _GBPS_PER_CONNECTION),
             max_active_connections_override=connections, retry_config=retry_config)
 
@@ -79,3 +81,13 @@ class NativeS3:
         if self.path_style or "." in bucket:
             return self.host, f"{self.base_path}/{quote(bucket)}{key}"
         return f"{bucket}.{self.host}", f"{self.base_path}{key}" or "/"
+
+
+def _credentials_provider(credentials) -> AwsCredentialsProvider:
+    """awscrt's provider of the boto3 client's credentials. Refreshable ones (a role's) are asked for at each
+    request, as boto3's own CRT transfer does; fixed ones are handed over once, since asking Python at each
+    request cost about a twentieth of a small copy's CPU."""
+    if credentials is None or isinstance(credentials, RefreshableCredentials):
+        return BotocoreCRTCredentialsWrapper(credentials).to_crt_credentials_provider()
+    frozen = credentials.get_frozen_credentials()
+    return AwsCredentialsProvider.new_static(frozen.access_key, frozen.secret_key, frozen.token)

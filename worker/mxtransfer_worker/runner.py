@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 from .checkpoints import CheckpointStore
-from .copier import CopyResult, ObjectCopier, StopSignal
+from .copier import CopyResult, ObjectCopier, SentCopy, StopSignal
 from .crt_copy import CrtCopyClient
 from .manifest import ManifestRow
 from .options import CopyOptions
@@ -23,8 +23,9 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
               checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, paced: bool = False) -> bool:
     """Copy every row, ``options.object_concurrency`` objects at a time, and hand each result to ``on_result``
     (always called from this thread, in completion order). Rows are pulled lazily, so a manifest of millions of
-    rows never sits in memory. Object threads wait on part threads, never the reverse, so the pools cannot
-    deadlock. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``). With ``options.native_client`` the
+    rows never sits in memory. A row that is one conditional CopyObject is sent from this thread and finished
+    here when its answer settles it; other rows go to object threads, which wait on part threads, never the
+    reverse, so the pools cannot deadlock. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``). With ``options.native_client`` the
     copy requests go through awscrt's native client (``crt_copy``), everything else through ``client``;
     ``paced``: a request governor paces them (see ``ObjectCopier``).
 
@@ -32,27 +33,38 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
     ``Interrupted``; part requests still in flight after the grace period are abandoned, not awaited. Returns
     whether rows were left unpulled."""
     stop = stop or StopSignal()
-    window = 2 * options.object_concurrency
+    window = options.object_concurrency
     part_pool = ThreadPoolExecutor(options.part_concurrency, thread_name_prefix="mxtransfer-part")
     object_pool = ThreadPoolExecutor(options.object_concurrency, thread_name_prefix="mxtransfer-object")
     copier = ObjectCopier(client, options, part_pool, checkpoints, stop, copy_client_for(client, options), paced)
     # Finished copies queue up as they end: waiting on the set of those in flight (concurrent.futures.wait)
-    # locks every future in it at each completion, which costs more CPU than a native copy request.
+    # locks every future in it at each completion, which costs more CPU than a native copy request. A row that
+    # is one conditional CopyObject is sent from this thread (``send_copy``) and its answer queued by awscrt's
+    # thread: an object thread per copy in flight cost more CPU than the copy. Object threads take the rows
+    # that need more requests or waiting (HEADs, parts, retries after a backoff).
     finished: queue.SimpleQueue = queue.SimpleQueue()
     in_flight = 0
 
     def drain(until: int) -> None:
         nonlocal in_flight
         while in_flight > until:
-            on_result(finished.get().result())
-            in_flight -= 1
+            done = finished.get()
+            if not isinstance(done, SentCopy):
+                on_result(done.result())
+                in_flight -= 1
+            elif copier.settled(done):
+                on_result(copier.copy(done.row, done))
+                in_flight -= 1
+            else:
+                object_pool.submit(copier.copy, done.row, done).add_done_callback(finished.put)
 
     try:
         for row in rows:
             drain(window - 1)
             if stop.requested:
                 return True
-            object_pool.submit(copier.copy, row).add_done_callback(finished.put)
+            if not copier.send_copy(row, finished.put):
+                object_pool.submit(copier.copy, row).add_done_callback(finished.put)
             in_flight += 1
         return False
     finally:
