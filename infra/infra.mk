@@ -80,10 +80,18 @@ publish:
 	  $(DOCKER) push $$repo:$(IMAGE_TAG) && \
 	  { set +x; echo "Pushed $$repo:$(IMAGE_TAG); make install offers it as the Image default."; }
 
-# Zip worker/mxtransfer_worker for the driver Lambda and upload it under a content-addressed key.
+# Zip worker/mxtransfer_worker with its pinned dependencies (worker/requirements.txt, hash-checked; awscrt's wheel
+# is abi3, for every runtime the template allows, on the Lambda's default x86_64) for the driver Lambda, and
+# upload it under a content-addressed key.
+DRIVER_WHEELS := $(INFRA_BUILD)/driver-wheels
 driver-zip:
 	@test -n "$(DRIVER_CODE_BUCKET)" || { echo "set DRIVER_CODE_BUCKET=<bucket in this region>" >&2; exit 2; }
-	@set -e; out=$$($(INFRA_PY) infra/stack_params.py driver-zip --out-dir $(INFRA_BUILD)); \
+	rm -rf $(DRIVER_WHEELS)
+	$(INFRA_PY) -m pip download --quiet --disable-pip-version-check --require-hashes --no-deps \
+	  --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
+	  -r worker/requirements.txt -d $(DRIVER_WHEELS)
+	@set -e; wheels=$$(for wheel in $(DRIVER_WHEELS)/*.whl; do printf -- '--wheel %s ' "$$wheel"; done); \
+	  out=$$($(INFRA_PY) infra/stack_params.py driver-zip --out-dir $(INFRA_BUILD) $$wheels); \
 	  zip=$${out% *}; key=$${out#* }; \
 	  echo "+ $(AWS) s3 cp $$zip s3://$(DRIVER_CODE_BUCKET)/$$key"; \
 	  $(AWS) s3 cp $$zip s3://$(DRIVER_CODE_BUCKET)/$$key; \

@@ -15,7 +15,9 @@ anything is deployed, and must be free of whitespace and shell wildcards (the Ma
 The result is written as ``Key=Value`` lines for ``--parameter-overrides``. Only parameters the template knows are
 accepted, so a typo in a params file fails here instead of being ignored.
 
-``driver-zip`` builds a reproducible zip of ``worker/mxtransfer_worker`` for the S3 Batch Operations driver Lambda
+``driver-zip`` builds a reproducible zip of ``worker/mxtransfer_worker`` and the wheels of its dependencies (the
+worker image's pinned requirements, downloaded for the Lambda platform by infra.mk: the Lambda runtime has no
+awscrt, and its boto3 is not the version the engine was tested with) for the S3 Batch Operations driver Lambda,
 and prints its content-addressed key.
 """
 
@@ -204,22 +206,34 @@ def resolve(
     return resolved
 
 
-def driver_zip(package_dir: str, out_dir: str) -> tuple[str, str]:
-    """Zip ``package_dir`` reproducibly (sorted, fixed timestamps); returns (path, content-addressed key)."""
-    buffer = io.BytesIO()
+def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed timestamps: the same zip every time
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def driver_zip(package_dir: str, out_dir: str, wheels: list[str] = ()) -> tuple[str, str]:
+    """Zip ``package_dir`` and the contents of ``wheels`` (unpacked at the root, as pip would install them)
+    reproducibly (sorted, fixed timestamps); returns (path, content-addressed key)."""
+    entries: dict[str, bytes] = {}
+    for wheel in sorted(wheels):
+        with zipfile.ZipFile(wheel) as unpacked:
+            for name in unpacked.namelist():
+                if not name.endswith("/"):
+                    entries[name] = unpacked.read(name)
     root = os.path.dirname(os.path.abspath(package_dir))
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for folder, dirs, files in os.walk(package_dir):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for filename in sorted(files):
-                if filename.endswith((".pyc", ".pyo")):
-                    continue
+    for folder, dirs, files in os.walk(package_dir):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for filename in files:
+            if not filename.endswith((".pyc", ".pyo")):
                 path = os.path.join(folder, filename)
-                info = zipfile.ZipInfo(os.path.relpath(path, root), date_time=(1980, 1, 1, 0, 0, 0))
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
                 with open(path, "rb") as handle:
-                    archive.writestr(info, handle.read())
+                    entries[os.path.relpath(path, root)] = handle.read()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(entries):
+            _zip_entry(archive, name, entries[name])
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
     os.makedirs(out_dir, exist_ok=True)
@@ -252,10 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     zipper = sub.add_parser("driver-zip", help="zip the driver Lambda package reproducibly")
     zipper.add_argument("--package", default=os.path.join("worker", "mxtransfer_worker"))
     zipper.add_argument("--out-dir", default=os.path.join("build", "infra"))
+    zipper.add_argument("--wheel", action="append", default=[], help="a dependency's wheel to unpack into the zip")
     args = parser.parse_args(argv)
     try:
         if args.command == "driver-zip":
-            path, key = driver_zip(args.package, args.out_dir)
+            path, key = driver_zip(args.package, args.out_dir, args.wheel)
             print(f"{path} {key}")
             return 0
         template = load_template(args.template)

@@ -39,14 +39,10 @@ report alone is therefore not the transfer's outcome; the records and worker rep
 ``TemporaryFailure`` until the copy ends was the alternative, but S3 Batch Operations retries those only a few
 times, so it cannot wait out a long copy. A retried task finds its record and does not submit a second job.
 
-Packaging: the function's zip holds this package and a pinned boto3/botocore, because the boto3 bundled in
+Packaging: ``make driver-zip`` (infra/infra.mk) zips this package with the worker image's pinned, hash-checked
+dependencies (worker/requirements.txt) for the Lambda's platform: boto3/botocore, because the boto3 bundled in
 the Lambda runtime is older than the S3 parameters the engine sends (e.g. ``AnnotationDirective``), and awscrt
-(a binary wheel: the copy requests go through its native client, as in the worker), for the runtime's platform::
-
-    python -m pip install --target build/driver --no-deps .
-    python -m pip install --target build/driver --platform manylinux2014_x86_64 --python-version 3.11 \
-        --only-binary=:all: "boto3==<the version the tests ran with>" -r <(grep -A2 '^awscrt' worker/requirements.txt)
-    (cd build/driver && zip -qr ../mxtransfer-driver.zip .)
+(a binary abi3 wheel: the copy requests go through its native client, as in the worker), which the runtime lacks.
 
 The stack template takes the zip's bucket and key as parameters; its handler is
 ``mxtransfer_worker.lambda_driver.handler``.
