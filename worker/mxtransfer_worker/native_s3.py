@@ -44,6 +44,7 @@ class NativeS3:
     def __init__(self, client, connections: int, retry_config: S3RetryConfig | None = None) -> None:
         connections = connection_budget(connections)
         meta = client.meta
+        self.region = meta.region_name
         self._service_model = meta.service_model
         self._parser = create_parser("rest-xml")  # thread-safe: one serves all threads of a boto3 client
         endpoint = urlsplit(meta.endpoint_url)
