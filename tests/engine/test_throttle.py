@@ -120,20 +120,24 @@ def test_turns_are_paced_at_the_limit_and_an_idle_worker_does_not_save_them_up()
     assert sent <= 2  # after a minute idle, a turn now and at most what _CATCH_UP (0.02 s) allows
 
 
-def test_successes_raise_the_limit_faster_the_longer_there_is_no_throttle():
+def test_successes_raise_the_limit_faster_the_longer_there_is_no_throttle_then_lift_it():
     clock = Clock()
     limiter = AimdRate(decrease=0.5, growth=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
     _succeed(limiter, clock, 200, 1.0)
     _burst(limiter)
     assert limiter.rate == pytest.approx(100, rel=0.02)
     decreased = limiter.rate
-    _succeed(limiter, clock, 25, 0.25)  # at about the limit, within the first cooldown: +50 per second
+    step = AimdRate._STEP
+    _succeed(limiter, clock, 25, 0.25)  # at about the limit, within the first cooldown: +(50 + step) per second
     first = limiter.rate - decreased
-    assert 10 < first < 14
-    clock.now = 5.0  # ten cooldowns later without a throttle: the growth has doubled ten times
+    assert first == pytest.approx((50 + step) / 4, rel=0.1)
+    clock.now += 1.25  # three cooldowns after the throttles: the growth has doubled three times
     rate = limiter.rate
     limiter.succeeded()
-    assert limiter.rate - rate > 100 * first / 25
+    assert limiter.rate - rate == pytest.approx((8 * 50 + step) / rate, rel=0.01)
+    clock.now += 0.5  # four: lifted
+    limiter.succeeded()
+    assert limiter.rate == math.inf and limiter.reserve() == 0
 
 
 def test_invalid_settings_are_refused():

@@ -30,20 +30,26 @@ class AimdRate:
     """A limit on the rate of requests (per second), none until S3 throttles; ``acquire`` waits for a request's
     turn, paced at the limit.
 
-    ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds
-    were throttles, and at least ``_MIN_THROTTLES`` (at most once per ``cooldown`` seconds): to ``decrease`` times the rate of successes in that
-    window (when none succeeded, half the rate of throttles: at most that much got through), if that is lower,
-    never under ``floor``. At S3's ceiling the successes stay at the ceiling while throttles go on, so a second
-    decrease does not compound the first. The tolerance keeps a few throttles at random (as S3 answers while it
-    scales, or ``tests/engine/test_faults.py`` injects) from lowering the limit again and again, since fewer
-    requests do not make them fewer; at S3's ceiling the throttles soon pass it. Each success raises the limit
-    by ``growth`` times the limit set at the last decrease per second of successes at the limit (so by less when
-    fewer requests are sent), a growth that doubles for every ``cooldown`` without a throttle: the limit settles
-    just under S3's ceiling and climbs back fast once S3 stops throttling (e.g. when the other workers on the
-    prefix are done)."""
+    ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds,
+    and at least ``_MIN_THROTTLES``, were throttles (at most once per ``cooldown`` seconds): to ``decrease``
+    times the rate of successes in that window (when none succeeded, half the rate of throttles: at most that
+    much got through), if that is lower, never under ``floor``. At S3's ceiling the successes stay at the
+    ceiling while throttles go on, so a second decrease does not compound the first. The tolerance keeps a few
+    throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py`` injects) from
+    lowering the limit again and again, since fewer requests do not make them fewer; at S3's ceiling the
+    throttles soon pass it. Each success raises the limit by ``growth`` times the limit set at the last
+    decrease, plus ``_STEP``, per second of successes at the limit (so by less when fewer requests are sent), a
+    growth that doubles for every ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit
+    is lifted: it settles just under S3's ceiling and is gone soon after S3 stops throttling (e.g. when the
+    other workers on the prefix are done)."""
 
-    #: The most the growth doubles: beyond, the limit is far above any rate a worker sends at.
-    _MAX_DOUBLINGS = 20
+    #: Cooldowns without a throttle after which the limit is lifted: a worker whose share of a prefix was small
+    #: (the others sent more) would otherwise climb back for seconds once the others are done.
+    _LIFT_AFTER = 4
+    #: Requests per second a success adds per second of successes at the limit besides the growth: the same for
+    #: every worker of a fleet, while a decrease cuts each in proportion, so their shares of a prefix even out
+    #: (AIMD's fairness) and none is left alone with a small share and much left to copy.
+    _STEP = 10.0
     #: Throttles in the window below which the limit is not lowered: a few requests' answers say nothing of a rate.
     _MIN_THROTTLES = 5
     #: Seconds of turns a worker that sent nothing for a while may catch up on (``reserve``).
@@ -128,8 +134,11 @@ class AimdRate:
             self._forget(now)
             if self._rate == math.inf:
                 return
-            doublings = min(self._MAX_DOUBLINGS, int((now - self._last_throttle) / self.cooldown))
-            self._rate += self.growth * self._rate_at_decrease * 2 ** doublings / self._rate
+            doublings = int((now - self._last_throttle) / self.cooldown)
+            if doublings >= self._LIFT_AFTER:
+                self._rate = math.inf
+            else:
+                self._rate += (self.growth * self._rate_at_decrease * 2 ** doublings + self._STEP) / self._rate
 
     def _forget(self, now: float) -> None:
         """Drop the answers older than ``window`` (and note when the first came)."""
