@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -91,11 +91,11 @@ class StopSignal:
 
 class SentCopy:
     """A row's one conditional CopyObject, sent by ``ObjectCopier.send_copy`` before ``copy`` takes the row over:
-    the row, its destination key, when it was sent, and the future of the request's answer."""
+    the row, its destination key, when it was sent, and the answer of the request (the copy client's ``Answer``)."""
 
     __slots__ = ("row", "destination_key", "started", "answer")
 
-    def __init__(self, row: ManifestRow, destination_key: str, started: float, answer: Future) -> None:
+    def __init__(self, row: ManifestRow, destination_key: str, started: float, answer) -> None:
         self.row, self.destination_key, self.started, self.answer = row, destination_key, started, answer
 
 
@@ -266,10 +266,14 @@ class ObjectCopier:
             return False
         if self._is_own_destination(row, destination_key):
             return False
-        started = time.monotonic()
-        answer = self._send("copy_object", self._copy_object_args(row, listed, destination_key, {"IfNoneMatch": "*"}))
-        sent = SentCopy(row, destination_key, started, answer)
-        answer.add_done_callback(lambda _: on_answer(sent))
+        sent = SentCopy(row, destination_key, time.monotonic(), None)
+
+        def answered(answer) -> None:
+            sent.answer = answer  # may come before ``send`` returns (a ``before-send`` handler's answer)
+            on_answer(sent)
+
+        sent.answer = self._send("copy_object", self._copy_object_args(row, listed, destination_key,
+                                                                       {"IfNoneMatch": "*"}), answered)
         return True
 
     def settled(self, sent: SentCopy) -> bool:
@@ -637,8 +641,8 @@ class ObjectCopier:
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
         most = self._parts_in_flight(checkpoint.part_size)
-        #: future -> (part number, first byte, last byte, attempts, throttled attempts)
-        in_flight: dict[Future, tuple[int, int, int, int, int]] = {}
+        #: answer -> (part number, first byte, last byte, attempts, throttled attempts)
+        in_flight: dict[object, tuple[int, int, int, int, int]] = {}
         retries: list[tuple[float, tuple[int, int, int, int, int]]] = []  # a heap by the time they are due
         finished: queue.SimpleQueue = queue.SimpleQueue()
         saved = time.monotonic()
@@ -654,9 +658,7 @@ class ObjectCopier:
                         part = (*number_range, 0, 0)
                     else:
                         break
-                    future = self._send_part(base_args, *part[:3])
-                    in_flight[future] = part
-                    future.add_done_callback(finished.put)
+                    in_flight[self._send_part(base_args, *part[:3], finished.put)] = part
                 if not in_flight and (not retries or self.stop.requested) or self.stop.expired:
                     break
                 due = retries[0][0] - time.monotonic() if retries else _POLL_SECONDS
@@ -683,7 +685,7 @@ class ObjectCopier:
         finally:
             for future in in_flight:
                 future.cancel()
-            wait(in_flight, timeout=self.stop.remaining())
+            self._await_ends(in_flight, finished)
         done = sum(part["PartNumber"] in numbers for part in checkpoint.parts)
         if done < len(numbers):
             raise Interrupted(f"interrupted with {done} of {len(numbers)} parts done"
@@ -698,12 +700,27 @@ class ObjectCopier:
             return self.options.part_concurrency
         return min(self.options.part_concurrency, parts_in_flight(part_size))
 
-    def _send_part(self, base_args: dict, number: int, first: int, last: int) -> Future:
-        """Start one UploadPartCopy: a future of its answer."""
+    def _await_ends(self, in_flight: dict, finished: queue.SimpleQueue) -> None:
+        """Wait, at most until the grace period ends, for the requests ``in_flight`` to end (each is put on
+        ``finished`` when it does: the copy client's answers are not ``concurrent.futures`` ones, so ``wait``
+        cannot take them)."""
+        pending = set(in_flight)
+        while pending:
+            remaining = self.stop.remaining()
+            try:
+                pending.discard(finished.get(timeout=remaining))
+            except queue.Empty:
+                return
+
+    def _send_part(self, base_args: dict, number: int, first: int, last: int, on_done: Callable) -> object:
+        """Start one UploadPartCopy: its answer (a ``Future``, or the copy client's ``Answer``), handed to
+        ``on_done`` once there."""
         args = {**base_args, "PartNumber": number, "CopySourceRange": f"bytes={first}-{last}"}
         if self._send is not None:
-            return self._send("upload_part_copy", args)
-        return self.part_executor.submit(self.copy_client.upload_part_copy, **args)
+            return self._send("upload_part_copy", args, on_done)
+        future = self.part_executor.submit(self.copy_client.upload_part_copy, **args)
+        future.add_done_callback(on_done)
+        return future
 
     def _abort(self, destination_key: str, upload_id: str) -> None:
         try:

@@ -11,8 +11,9 @@ parser; success answers (a flat result element and a few headers) are read here,
 parser costs more CPU than the whole native request. boto3 stays the client for everything else (HEADs,
 multipart control calls, listings).
 
-``send`` returns a future that awscrt's own thread completes, so a caller keeps thousands of requests in flight
-(the parts of a large object) without a thread for each; ``copy_object`` and ``upload_part_copy`` wait for it.
+``send`` returns an ``Answer`` that awscrt's own thread completes and hands to the caller's callback, so a caller
+keeps thousands of requests in flight (the parts of a large object) without a thread for each; ``copy_object`` and
+``upload_part_copy`` wait for it.
 awscrt has no timeout for a request's whole life, so one thread cancels requests that outlive the boto3
 client's read timeout (they fail with botocore's ``ReadTimeoutError``).
 
@@ -27,11 +28,12 @@ The copier retries a failed request instead (``ObjectCopier``), and the governor
 
 from __future__ import annotations
 
+import _thread
 import functools
 import re
 import threading
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
 from xml.sax.saxutils import unescape
@@ -175,46 +177,44 @@ class CrtCopyClient:
             path += "?" + "&".join(query)
         return host, path, headers
 
-    def send(self, method: str, args: dict) -> Future:
-        """Send one request (``method`` with boto3's arguments) without waiting: a future of the answer dict boto3
-        would give, or of the exception it would raise."""
+    def send(self, method: str, args: dict, on_done: Callable[[Answer], None] | None = None) -> Answer:
+        """Send one request (``method`` with boto3's arguments) without waiting: the ``Answer`` boto3 would give (a
+        dict, or the exception it would raise), handed to ``on_done`` once there (on awscrt's thread, or on this
+        one when a ``before-send`` handler answered)."""
         operation = self._operations[method]
         host, path, headers = self._request(operation, args)
         prepared = AWSPreparedRequest("PUT", f"{self._native.scheme}://{host}{path}", dict(headers), None, False)
         given = first_non_none_response(self._events.emit(operation.before_send, request=prepared))
-        future: Future = Future()
-        future.set_running_or_notify_cancel()  # sent: ``cancel`` cannot take it back
+        answer = Answer(on_done)
         if given is not None:
-            self._finish(future, operation,
+            self._finish(answer, operation,
                          lambda: self._parse(operation, given.status_code, list(given.headers.items()), given.content))
-            return future
+            return answer
         http_request = HttpRequest("PUT", path, HttpHeaders(headers))
-        self._deadlines.watch(_NativeRequest(self._native, http_request, _Callbacks(self, operation, future)), future)
-        return future
+        self._deadlines.watch(_NativeRequest(self._native, http_request, _Callbacks(self, operation, answer)), answer)
+        return answer
 
-    def _finish(self, future: Future, operation: _Operation, outcome) -> None:
-        """Complete ``future`` with ``outcome()`` (the answer, or the exception it raises), after the
+    def _finish(self, answer: Answer, operation: _Operation, outcome) -> None:
+        """Complete ``answer`` with ``outcome()`` (the answer dict, or the exception it raises), after the
         ``response-received`` event."""
         parsed = exception = None
         try:
             parsed = outcome()
         except ClientError as error:
             parsed, exception = error.response, error
-        except Exception as error:  # noqa: BLE001 - handed to the caller through the future
+        except Exception as error:  # noqa: BLE001 - handed to the caller through the answer
             exception = error
+        self._deadlines.forget(answer)
         self._events.emit(operation.response_received, response_dict=None, parsed_response=parsed,
                           context={}, exception=None if isinstance(exception, ClientError) else exception)
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(parsed)
+        answer.complete(parsed, exception)
 
-    def _answer(self, operation: _Operation, future: Future, error_code: int, status: int, headers, body: bytes) -> dict:
+    def _answer(self, operation: _Operation, answer: Answer, error_code: int, status: int, headers, body: bytes) -> dict:
         """The answer of a native request that ended with ``error_code`` (0 for success), with the answer's
         ``status``, ``headers`` and ``body`` if there was one (awscrt's ``S3ResponseError`` for an error answer)."""
         if not error_code or status and headers is not None:
             return self._parse(operation, status, headers, body)
-        if self._deadlines.expired(future):
+        if self._deadlines.expired(answer):
             raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._native.host}")
         error = awscrt.exceptions.from_code(error_code)
         if isinstance(error, AwsCrtError) and error.name == _CRT_SLOW_DOWN:
@@ -235,14 +235,59 @@ class CrtCopyClient:
         raise self._native.client_error(operation.name, status, headers, body)
 
 
+class Answer:
+    """The outcome of one request of ``CrtCopyClient.send``: ``result()`` and ``exception()`` wait for it, as a
+    ``concurrent.futures.Future``'s do. Not one of those: its condition (a Python ``RLock`` and ``Condition``
+    made, entered and notified per request) was a tenth of a small copy's CPU; this is a plain lock, held until
+    the outcome is in, and one callback given when the request is sent (so none can be added too late)."""
+
+    __slots__ = ("_pending", "_result", "_exception", "_on_done")
+
+    def __init__(self, on_done: Callable[[Answer], None] | None) -> None:
+        self._pending = _thread.allocate_lock()
+        self._pending.acquire()
+        self._result = self._exception = None
+        self._on_done = on_done
+
+    def complete(self, result, exception: BaseException | None) -> None:
+        self._result, self._exception = result, exception
+        self._pending.release()
+        if self._on_done is not None:
+            self._on_done(self)
+
+    def done(self) -> bool:
+        return not self._pending.locked()
+
+    def cancel(self) -> bool:
+        """False: a sent request cannot be taken back (as a running ``Future``)."""
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the outcome came within ``timeout`` seconds (None: however long it takes)."""
+        if self._pending.acquire(timeout=-1 if timeout is None else timeout):
+            self._pending.release()
+            return True
+        return False
+
+    def exception(self) -> BaseException | None:
+        self.wait()
+        return self._exception
+
+    def result(self):
+        self.wait()
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+
 class _Callbacks:
     """What awscrt's native side calls for one request of ``CrtCopyClient.send`` (the methods of awscrt's private
-    ``_S3RequestCore``), which completes the request's future on awscrt's thread."""
+    ``_S3RequestCore``), which completes the request's answer on awscrt's thread."""
 
-    __slots__ = ("client", "operation", "future", "status", "headers", "body")
+    __slots__ = ("client", "operation", "answer", "status", "headers", "body")
 
-    def __init__(self, client: CrtCopyClient, operation: _Operation, future: Future) -> None:
-        self.client, self.operation, self.future = client, operation, future
+    def __init__(self, client: CrtCopyClient, operation: _Operation, answer: Answer) -> None:
+        self.client, self.operation, self.answer = client, operation, answer
         self.status, self.headers, self.body = 200, [], []
 
     def _on_headers(self, status_code: int, headers: list) -> None:
@@ -254,8 +299,8 @@ class _Callbacks:
     def _on_finish(self, error_code: int, status_code: int, error_headers, error_body: bytes, *_) -> None:
         status, headers, body = ((status_code, error_headers, error_body) if error_code
                                  else (self.status, self.headers, b"".join(self.body)))
-        self.client._finish(self.future, self.operation,
-                            lambda: self.client._answer(self.operation, self.future, error_code, status, headers, body))
+        self.client._finish(self.answer, self.operation,
+                            lambda: self.client._answer(self.operation, self.answer, error_code, status, headers, body))
 
     def _on_shutdown(self) -> None:
         pass
@@ -286,29 +331,29 @@ class _Deadlines:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._watched: dict[Future, tuple[float, object]] = {}
-        self._expired: set[Future] = set()
+        self._watched: dict[Answer, tuple[float, object]] = {}
+        self._expired: set[Answer] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, request, future: Future) -> None:
-        """Cancel ``request`` if ``future`` (its outcome) is not done in time."""
+    def watch(self, request, answer: Answer) -> None:
+        """Cancel ``request`` if ``answer`` (its outcome) is not ``forget``-ten in time."""
         with self._lock:
-            self._watched[future] = (time.monotonic() + self.timeout, request)
+            self._watched[answer] = (time.monotonic() + self.timeout, request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._sweep, name="mxtransfer-crt-deadlines", daemon=True)
                 self._thread.start()
-        future.add_done_callback(self._forget)
 
-    def expired(self, future: Future) -> bool:
-        """Whether ``future``'s request was cancelled for outliving its deadline."""
+    def expired(self, answer: Answer) -> bool:
+        """Whether ``answer``'s request was cancelled for outliving its deadline."""
         with self._lock:
-            return future in self._expired
+            return answer in self._expired
 
-    def _forget(self, future: Future) -> None:
+    def forget(self, answer: Answer) -> None:
+        """``answer``'s request ended."""
         with self._lock:
-            self._watched.pop(future, None)
-            self._expired.discard(future)
+            self._watched.pop(answer, None)
+            self._expired.discard(answer)
 
     def _sweep(self) -> None:
         """Until no request is watched (``watch`` starts it again)."""
@@ -319,12 +364,12 @@ class _Deadlines:
                 if not self._watched:
                     self._thread = None
                     return
-                for future, (deadline, request) in self._watched.items():
+                for answer, (deadline, request) in self._watched.items():
                     if deadline > now:
                         break  # the rest were sent later
-                    late.append((future, request))
-                for future, _ in late:
-                    del self._watched[future]
-                    self._expired.add(future)
+                    late.append((answer, request))
+                for answer, _ in late:
+                    del self._watched[answer]
+                    self._expired.add(answer)
             for _, request in late:
                 request.cancel()
