@@ -18,6 +18,7 @@ from mxtransfer_worker.manifest import (
     ManifestStats,
     decode_key,
     encode_key,
+    manifest_sizes,
     open_manifest,
     read_manifest,
     upload_manifest,
@@ -260,6 +261,7 @@ def test_upload_then_open_round_trips_odd_keys_that_name_real_objects(s3, make_b
     assert sidecar.decode().splitlines() == [str(row.size) for row in rows]
     read = list(open_manifest(s3, uri))
     assert [(r.bucket, r.key, r.size) for r in read] == [(r.bucket, r.key, r.size) for r in rows]
+    assert list(manifest_sizes(s3, uri)) == [row.size for row in rows]  # from the sidecar alone
     for row in read:  # each decoded key names the object put under that exact key
         if "\n" not in row.key:
             assert s3.head_object(Bucket=row.bucket, Key=row.key)["ContentLength"] == row.size
@@ -290,6 +292,7 @@ def test_upload_without_all_sizes_writes_no_sidecar_and_removes_a_stale_one(s3, 
     with pytest.raises(ClientError, match="404"):
         s3.head_object(Bucket=bucket, Key="m.csv.sizes")
     assert [(r.key, r.size) for r in open_manifest(s3, uri)] == [("a", None), ("b", None)]
+    assert list(manifest_sizes(s3, uri)) == [None, None]
 
 
 def test_open_reads_a_hand_written_manifest_with_bom_crlf_and_raw_utf8_across_chunks(s3, make_bucket):

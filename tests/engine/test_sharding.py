@@ -17,6 +17,7 @@ from mxtransfer_worker.sharding import (
     ShardPlan,
     plan_shards,
     shard_rows,
+    shard_work,
 )
 
 LARGE = 100 * GiB
@@ -44,6 +45,13 @@ def test_same_result_twice():
     rows = _manifest(_random_sizes(2000) + [LARGE, None, 0, LARGE])
     assert _shards(rows, 7) == _shards(rows, 7)
     assert plan_shards(rows, 7) == plan_shards(rows, 7)
+
+
+def test_a_first_pass_over_sizes_alone_assigns_the_same_work():
+    sizes = _random_sizes(500) + [LARGE, None, 0, LARGE]
+    rows = _manifest(sizes)
+    for index in range(5):
+        assert list(shard_work(rows, index, 5, sizes=lambda: iter(sizes))) == list(shard_work(rows, index, 5))
 
 
 @pytest.mark.parametrize("count", [1, 2, 5, 16])

@@ -3,7 +3,9 @@
 The assignment is a pure function of the manifest's rows (in order), the shard count and the large-object
 threshold, so the worker for shard ``i`` of ``N`` streams the same manifest and keeps the rows that land on
 ``i``; nobody needs to store per-shard manifests. It reads the manifest twice (``rows`` is a zero-argument
-callable returning a fresh iterator, e.g. ``lambda: open_manifest(client, uri)``) and keeps O(N) state:
+callable returning a fresh iterator, e.g. ``lambda: open_manifest(client, uri)``; the first pass needs only the
+sizes, so ``sizes``, where given, is a cheaper zero-argument callable for it, e.g.
+``lambda: manifest_sizes(client, uri)``) and keeps O(N) state:
 
 1. Count the rows and the very large objects (``size >= large_object_bytes``).
 2. If the L large objects fit in their own shards with room left for the rest (L < N, or L == N and there
@@ -134,13 +136,15 @@ def shard_work(
     shard_count: int,
     large_object_bytes: int = DEFAULT_LARGE_OBJECT_BYTES,
     split_part_size: int | None = None,
+    sizes: Callable[[], Iterable[int | None]] | None = None,
 ) -> Iterator[ManifestRow | PartSlice]:
     """What shard ``shard_index`` of ``shard_count`` copies, in manifest order: rows, or with
-    ``split_part_size`` (the copy's part size) possibly one ``PartSlice`` of a large object split between shards."""
+    ``split_part_size`` (the copy's part size) possibly one ``PartSlice`` of a large object split between shards.
+    ``sizes``: the rows' sizes in order, for the first pass (see the module's docstring)."""
     _check_arguments(shard_count, large_object_bytes)
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index must be between 0 and {shard_count - 1} (shard_count - 1), got {shard_index}")
-    assignments = _Assignments(rows, shard_count, large_object_bytes, split_part_size)
+    assignments = _Assignments(rows, shard_count, large_object_bytes, split_part_size, sizes)
     return (item for shard, item in assignments if shard == shard_index)
 
 
@@ -155,16 +159,17 @@ class _Assignments:
     """Iterates ``(shard, row)`` for every row in manifest order: the one implementation of the assignment."""
 
     def __init__(self, rows: Callable[[], Iterable[ManifestRow]], shard_count: int, large_object_bytes: int,
-                 split_part_size: int | None = None) -> None:
+                 split_part_size: int | None = None, sizes: Callable[[], Iterable[int | None]] | None = None) -> None:
         self._rows = rows
+        self._sizes = sizes or (lambda: (row.size for row in rows()))
         self._shard_count = shard_count
         self._large_object_bytes = large_object_bytes
         self._split_part_size = split_part_size
         self.large_objects = 0
         self.dedicated_shards = 0
 
-    def _is_large(self, row: ManifestRow) -> bool:
-        return row.size is not None and row.size >= self._large_object_bytes
+    def _is_large(self, size: int | None) -> bool:
+        return size is not None and size >= self._large_object_bytes
 
     def _groups(self, large_sizes: list[int], rest_weight: int, has_rest: bool) -> list[int]:
         """Shards per large object (in manifest order) when they have shards of their own: one each, plus the
@@ -197,14 +202,14 @@ class _Assignments:
     def __iter__(self) -> Iterator[tuple[int, ManifestRow | PartSlice]]:
         total = large = rest_weight = 0
         large_sizes: list[int] = []
-        for row in self._rows():
+        for size in self._sizes():
             total += 1
-            if self._is_large(row):
+            if self._is_large(size):
                 large += 1
                 if large <= self._shard_count:
-                    large_sizes.append(row.size)
+                    large_sizes.append(size)
             else:
-                rest_weight += (UNKNOWN_SIZE_BYTES if row.size is None else row.size) + OBJECT_COST_BYTES
+                rest_weight += (UNKNOWN_SIZE_BYTES if size is None else size) + OBJECT_COST_BYTES
         has_rest = total > large
         dedicated = large if large + has_rest <= self._shard_count else 0
         groups = self._groups(large_sizes, rest_weight, has_rest) if dedicated else []
@@ -215,7 +220,7 @@ class _Assignments:
         seen = seen_large = 0
         for row in self._rows():
             seen += 1
-            is_large = self._is_large(row)
+            is_large = self._is_large(row.size)
             seen_large += is_large
             if seen > total or seen_large > large:
                 break
