@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -141,8 +142,18 @@ class AirflowCluster:
         return path.read_text(errors="replace")[-characters:] if path.exists() else ""
 
     def logs(self) -> str:
-        """The end of every process's output."""
-        return "\n".join(f"--- {name} ---\n{self.log_tail(name)}" for name in COMPONENTS)
+        """The end of every process's output, and the scheduler's and triggerer's warnings and errors (a stall's
+        cause is often minutes before the end of the output)."""
+        tails = "\n".join(f"--- {name} ---\n{self.log_tail(name)}" for name in COMPONENTS)
+        return f"{tails}\n{self.log_problems('scheduler')}\n{self.log_problems('triggerer')}"
+
+    def log_problems(self, name: str, lines: int = 60) -> str:
+        """The last ``lines`` lines of a process's output at warning or error level, or naming a retry."""
+        path = self.home / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        found = [line[:600] for line in text.splitlines()
+                 if re.search(r"\[(warning|error|critical)|up_for_retry|Traceback|not found", line)]
+        return f"--- {name}: warnings and errors ---\n" + "\n".join(found[-lines:])
 
     def token(self) -> str:
         """A JWT for the REST API: ``POST /auth/token`` with the user's name and password (``GET`` when everyone
@@ -169,16 +180,17 @@ class AirflowCluster:
             raise RuntimeError(f"{method} {path}: HTTP {error.code}: {error.read()[:2000]!r}") from None
         return json.loads(text) if text else {}
 
-    def wait_for(self, what: str, condition, timeout: float, interval: float = 1.0):
-        """Call ``condition`` until it returns something true (returned), failing with the processes' logs after
-        ``timeout`` seconds."""
+    def wait_for(self, what: str, condition, timeout: float, interval: float = 1.0, describe=None):
+        """Call ``condition`` until it returns something true (returned), failing after ``timeout`` seconds with
+        ``describe()`` (if given) and the processes' logs."""
         deadline = time.monotonic() + timeout
         while True:
             result = condition()
             if result:
                 return result
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.logs()}")
+                state = f"{describe()}\n" if describe else ""
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{state}{self.logs()}")
             time.sleep(interval)
 
     # REST API helpers
@@ -195,7 +207,13 @@ class AirflowCluster:
         """Wait until the run is finished (success or failed) and return it."""
         return self.wait_for(f"run {run_id} of {dag_id} to finish",
                              lambda: (run := self.dag_run(dag_id, run_id))["state"] in ("success", "failed") and run,
-                             timeout, interval=2)
+                             timeout, interval=2, describe=lambda: self.describe_tasks(dag_id, run_id))
+
+    def describe_tasks(self, dag_id: str, run_id: str) -> str:
+        """One line per task instance of the run: state, try and times (for failure messages)."""
+        return "--- task instances ---\n" + "\n".join(
+            f"{task_id}[{index}] {ti['state']} try {ti['try_number']} start {ti.get('start_date')} "
+            f"end {ti.get('end_date')}" for (task_id, index), ti in sorted(self.task_instances(dag_id, run_id).items()))
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1):
         path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}"
