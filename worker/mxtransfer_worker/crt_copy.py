@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
-from xml.sax.saxutils import unescape
 
 import _awscrt
 import awscrt.exceptions
@@ -48,7 +47,7 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 from botocore.hooks import first_non_none_response
 
-from .native_s3 import NativeS3
+from .native_s3 import NativeS3, xml_text
 
 #: The operations sent through the native client, by the boto3 method name that callers use.
 OPERATIONS = {"copy_object": "CopyObject", "upload_part_copy": "UploadPartCopy"}
@@ -58,7 +57,6 @@ _ERROR_ROOT = b"<Error>"
 _CRT_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
 #: The leaf elements of a success answer's result (``<ETag>&quot;9b2c...&quot;</ETag>``...).
 _LEAF = re.compile(rb"<([A-Za-z0-9]+)>([^<]*)</\1>")
-_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 #: Characters ``quote`` never changes.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.\-~]*")
 
@@ -113,8 +111,7 @@ class _Operation:
         for name, value in _LEAF.findall(body):
             member = name.decode()
             if member in self.result_types:
-                text = value.decode()
-                result[member] = _typed(unescape(text, _ENTITIES) if "&" in text else text, self.result_types[member])
+                result[member] = _typed(xml_text(value), self.result_types[member])
         answer[self.result] = result
         return answer
 

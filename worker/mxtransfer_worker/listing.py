@@ -29,20 +29,18 @@ import bisect
 import os
 import queue
 import re
-import xml.etree.ElementTree as ElementTree
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Iterator, NamedTuple
 from urllib.parse import quote, unquote_plus
-from xml.sax.saxutils import unescape
 
 from awscrt.exceptions import AwsCrtError
 from awscrt.http import HttpHeaders, HttpRequest
 from awscrt.s3 import S3RequestType, S3ResponseError
 from botocore.exceptions import ClientError
 
-from .native_s3 import NativeS3
+from .native_s3 import NativeS3, xml_text
 from .s3uri import S3Uri
 
 #: ListObjectsV2 requests in flight by default (one per partition being listed).
@@ -204,7 +202,7 @@ class ParallelLister:
                                f"(its objects do not each have one Key, Size, ETag and LastModified): "
                                f"{outcome[:200]!r}; a listing concurrency of 0 lists through boto3")
         url = _URL_ENCODED in outcome
-        text = _text if b"&" in outcome else bytes.decode  # no reference anywhere: every value as it is
+        text = xml_text if b"&" in outcome else bytes.decode  # no reference anywhere: every value as it is
         objects = [ListedObject(_name(text(key), url), int(size), text(etag), datetime.fromisoformat(when.decode()))
                    for key, size, etag, when in zip(keys, sizes, etags, modified)]
         token = _TOKEN.search(outcome)
@@ -214,15 +212,6 @@ class ParallelLister:
 
 def _key_of(listed: ListedObject) -> str:
     return listed.key
-
-
-def _text(raw: bytes) -> str:
-    """XML character data as text."""
-    if b"&" not in raw:
-        return raw.decode()
-    if b"&#" in raw:  # character references: the XML parser's own rules
-        return ElementTree.fromstring(b"<t>" + raw + b"</t>").text or ""
-    return unescape(raw.decode(), {"&quot;": '"', "&apos;": "'"})
 
 
 def _name(text: str, url_encoded: bool) -> str:
