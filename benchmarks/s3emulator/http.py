@@ -15,6 +15,7 @@ from typing import Awaitable, Callable, Iterable
 from urllib.parse import parse_qsl
 
 _MAX_HEAD = 64 * 1024
+_ACCEPT_BACKLOG = 65535
 _READ_SIZE = 256 * 1024
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
@@ -309,7 +310,11 @@ class HttpServer:
         self._connections: set[asyncio.Task] = set()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._on_connection, host, port, limit=_MAX_HEAD, backlog=1024)
+        # S3 does not drop connection attempts; a full accept queue here does (the client's SYN is retried after
+        # 1 s), and a large copy opens thousands of connections at once. The kernel caps this at somaxconn.
+        self._server = await asyncio.start_server(
+            self._on_connection, host, port, limit=_MAX_HEAD, backlog=_ACCEPT_BACKLOG
+        )
         return self._server.sockets[0].getsockname()[:2]
 
     async def close(self) -> None:
