@@ -52,11 +52,11 @@ def main() -> None:
             done, failures = threading.Semaphore(0), []
             server_cpu, cpu, started = server.call("cpu"), _cpu(), time.monotonic()
             for number, first in enumerate(range(0, size, part), start=1):
-                future = copier.send("upload_part_copy", {
+                copier.send("upload_part_copy", {
                     "Bucket": "dst", "Key": "big/object", "UploadId": upload, "PartNumber": number,
                     "CopySource": {"Bucket": "src", "Key": "big/object"}, "CopySourceIfMatch": etag,
-                    "CopySourceRange": f"bytes={first}-{min(first + part, size) - 1}"})
-                future.add_done_callback(lambda f: (f.exception() and failures.append(f.exception()), done.release()))
+                    "CopySourceRange": f"bytes={first}-{min(first + part, size) - 1}",
+                }, lambda answer: (answer.exception() and failures.append(answer.exception()), done.release()))
             sent = time.monotonic() - started
             for _ in range(parts):
                 done.acquire()
