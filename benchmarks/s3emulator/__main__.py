@@ -1,5 +1,5 @@
-"""Run the emulator: ``python -m benchmarks.s3emulator --port 0 --latency-ms 20`` prints its URL and serves
-until interrupted (SIGINT/SIGTERM)."""
+"""Run the emulator: ``python -m benchmarks.s3emulator --port 0 --latency-ms 20`` prints its URL (its event loop on
+stderr) and serves until interrupted (SIGINT/SIGTERM)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import threading
 
 from .model import EmulatorConfig
-from .server import S3Emulator
+from .server import EVENT_LOOP, S3Emulator, keep_freed_memory
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -68,6 +68,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     emulator = S3Emulator(config_from_args(args))
     url = emulator.start()
     for spec in args.bucket:
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             emulator.create_bucket(bucket)
         emulator.put_virtual_objects(bucket, ((f"{prefix}{index:06d}", size) for index in range(count)))
     print(url, flush=True)
+    print(f"S3 emulator on {EVENT_LOOP}", file=sys.stderr, flush=True)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())

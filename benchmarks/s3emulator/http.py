@@ -1,6 +1,10 @@
-"""A minimal HTTP/1.1 server on asyncio streams: keep-alive, ``Expect: 100-continue``, Content-Length and
-chunked request bodies, the ``aws-chunked`` content encoding (with trailers) that botocore and the AWS CLI send,
-and streamed or early-started (chunked) responses.
+"""A minimal HTTP/1.1 server on asyncio protocols: keep-alive (pipelined requests too), ``Expect: 100-continue``,
+Content-Length and chunked request bodies, the ``aws-chunked`` content encoding (with trailers) that botocore and
+the AWS CLI send, and streamed or early-started (chunked) responses.
+
+A protocol, not asyncio's streams: the head of a request is parsed where its bytes arrive and one task runs the
+request, where streams spent a StreamReader, a StreamWriter, a task and a wake-up of that task per read on every
+connection (a third of the emulator's CPU when a large copy opens thousands of connections for one request each).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from urllib.parse import parse_qsl
 _MAX_HEAD = 64 * 1024
 _ACCEPT_BACKLOG = 65535
 _READ_SIZE = 256 * 1024
+#: Unread bytes past which a connection stops reading from its socket until its request takes them.
+_PAUSE_AT = 2 * _READ_SIZE
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
@@ -54,6 +60,76 @@ class Response:
     length: int | None = None
 
 
+class _Reader:
+    """The bytes a connection received and its request has not taken yet: read synchronously for a request's head,
+    awaited for its body (what ``asyncio.StreamReader`` does, which offers no synchronous look at its buffer)."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.buffer = bytearray()
+        self.eof = False
+        self._transport = transport
+        self._paused = False
+        self._waiter: asyncio.Future | None = None
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if not self._paused and len(self.buffer) > _PAUSE_AT:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def feed_eof(self) -> None:
+        self.eof = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self.buffer.clear()
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._paused and len(self.buffer) <= _PAUSE_AT // 2:
+            self._paused = False
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    def take(self, n: int) -> bytes:
+        piece = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        if self._paused:
+            self._resume()
+        return piece
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    async def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes; b"" at the end of the stream."""
+        while not self.buffer and not self.eof:
+            await self._wait()
+        return self.take(n)
+
+    async def readline(self) -> bytes:
+        """Bytes up to and including the next LF, or what is left at the end of the stream."""
+        while (end := self.buffer.find(b"\n")) < 0:
+            if self.eof:
+                return self.take(len(self.buffer))
+            await self._wait()
+        return self.take(end + 1)
+
+    async def readexactly(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            if self.eof:
+                raise asyncio.IncompleteReadError(self.take(len(self.buffer)), n)
+            await self._wait()
+        return self.take(n)
+
+
 class _BodySink:
     def __init__(self, keep_max: int) -> None:
         self.keep_max = keep_max
@@ -76,7 +152,7 @@ class _BodySink:
 
 
 class _LengthSource:
-    def __init__(self, reader: asyncio.StreamReader, length: int) -> None:
+    def __init__(self, reader: _Reader, length: int) -> None:
         self.reader, self.remaining = reader, length
 
     async def read(self) -> bytes:
@@ -90,7 +166,7 @@ class _LengthSource:
 
 
 class _ChunkedSource:
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    def __init__(self, reader: _Reader) -> None:
         self.reader, self.remaining, self.done = reader, 0, False
 
     async def read(self) -> bytes:
@@ -162,7 +238,7 @@ async def _decode_aws_chunked(source, sink: _BodySink) -> dict[str, str]:
     return trailers
 
 
-async def read_body(reader: asyncio.StreamReader, headers: dict[str, str], keep_max: int) -> Body:
+async def read_body(reader: _Reader, headers: dict[str, str], keep_max: int) -> Body:
     """Read the request body whatever its framing; bytes beyond ``keep_max`` are hashed and dropped."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         source = _ChunkedSource(reader)
@@ -193,48 +269,45 @@ def parse_head(head: bytes) -> tuple[Request, bool]:
     path, _, query = target.partition("?")
     connection = headers.get("connection", "").lower()
     keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-    return Request(method, path, dict(parse_qsl(query, keep_blank_values=True)), headers), keep_alive
+    return Request(method, path, dict(parse_qsl(query, keep_blank_values=True)) if query else {}, headers), keep_alive
 
 
 class Exchange:
     """One request's hold on its connection: lets the application start the response early (chunked, then
     keep-alive whitespace), reset the connection or hang it."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, connection: _Connection) -> None:
+        self.connection = connection
         self.started = False
         self.closed = False
 
     async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
         """Send the status line and headers now; the body follows in chunks."""
-        self.writer.write(_head(status, headers + [("Transfer-Encoding", "chunked")]))
+        self.connection.write(_head(status, headers + [("Transfer-Encoding", "chunked")]))
         self.started = True
-        await self.writer.drain()
+        await self.connection.drain()
 
     async def send_chunk(self, data: bytes) -> None:
-        self.writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-        await self.writer.drain()
+        self.connection.write(b"%x\r\n%s\r\n" % (len(data), data))
+        await self.connection.drain()
 
     def reset(self) -> None:
         """Abort the connection with a TCP RST."""
-        sock = self.writer.get_extra_info("socket")
+        transport = self.connection.transport
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.writer.transport.abort()
+        transport.abort()
         self.closed = True
 
     async def hang(self, max_seconds: float) -> None:
         """Answer nothing until the client closes the connection or ``max_seconds`` pass, then close it."""
         try:
-            await asyncio.wait_for(self._drain_until_eof(), max_seconds)
-        except (asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(self.connection.until_closed(), max_seconds)
+        except asyncio.TimeoutError:
             pass
-        self.writer.transport.abort()
+        self.connection.transport.abort()
         self.closed = True
-
-    async def _drain_until_eof(self) -> None:
-        while await self.reader.read(_READ_SIZE):
-            pass
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -247,58 +320,138 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
 Handler = Callable[[Request, Exchange], Awaitable[Response]]
 
 
-async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler, keep_max: int) -> None:
-    """Serve requests on one connection until the client closes it, asks to, or the handler resets it."""
-    try:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-                return
-            request, keep_alive = parse_head(head)
+class _Connection(asyncio.Protocol):
+    """One client connection: parses each request's head as its bytes arrive and runs one request at a time (the
+    next one, pipelined or not, when the response is written)."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.reader: _Reader | None = None
+        self.task: asyncio.Task | None = None
+        self._discard = False
+        self._gone: asyncio.Future | None = None
+        self._drain_waiter: asyncio.Future | None = None
+        self._write_paused = False
+
+    # ------------------------------------------------------------------------------------- protocol callbacks
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.reader = _Reader(transport)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._discard:
+            return
+        self.reader.feed(data)
+        if self.task is None:
+            self._next()
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        self._went()
+        if self.task is None:
+            self.transport.close()
+        return True  # keep the transport: a request in flight still answers
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.reader.feed_eof()
+        self._went()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(ConnectionResetError("connection lost"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # ---------------------------------------------------------------------------------------------- requests
+    def _next(self) -> None:
+        """Start the request whose head is in the buffer, if it is all there; close on a bad or ended stream."""
+        reader = self.reader
+        end = reader.buffer.find(b"\r\n\r\n")
+        if end < 0 or end + 4 > _MAX_HEAD:
+            if len(reader.buffer) >= _MAX_HEAD or end >= 0 or reader.eof:
+                self.transport.close()
+            return
+        request, keep_alive = parse_head(reader.take(end + 4))
+        self.task = asyncio.get_running_loop().create_task(self._serve(request, keep_alive))
+
+    async def _serve(self, request: Request, keep_alive: bool) -> None:
+        try:
             if request.headers.get("expect", "").lower() == "100-continue":
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            request.body = await read_body(reader, request.headers, keep_max)
-            exchange = Exchange(reader, writer)
-            response = await handler(request, exchange)
-            if exchange.closed:
+                self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.body = await read_body(self.reader, request.headers, self.server.keep_max)
+            exchange = Exchange(self)
+            response = await self.server.handler(request, exchange)
+            if exchange.closed:  # reset or hung up: nothing more on this connection
                 return
-            await _write_response(writer, exchange, request, response, keep_alive)
-            if not keep_alive:
-                return
-    except (ConnectionError, asyncio.IncompleteReadError):
-        return
-    finally:
-        if not writer.transport.is_closing():
-            writer.close()
+            await self._write_response(exchange, request, response, keep_alive)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):  # cancelled: the server closes
+            keep_alive = False
+        finally:
+            self.task = None
+        if not keep_alive or self.transport.is_closing():
+            self.transport.close()
+        elif self.reader.buffer or self.reader.eof:
+            self._next()
 
-
-async def _write_response(writer, exchange: Exchange, request: Request, response: Response, keep_alive: bool) -> None:
-    body = response.body
-    if exchange.started:
+    async def _write_response(self, exchange: Exchange, request: Request, response: Response, keep_alive: bool) -> None:
+        body = response.body
+        if exchange.started:
+            for piece in [body] if isinstance(body, bytes) else body:
+                if piece:
+                    await exchange.send_chunk(piece)
+            self.write(b"0\r\n\r\n")
+            return
+        headers = response.headers
+        if not keep_alive:
+            headers = headers + [("Connection", "close")]
         if isinstance(body, bytes):
-            body = [body]
-        for piece in body:
-            if piece:
-                await exchange.send_chunk(piece)
-        writer.write(b"0\r\n\r\n")
-        return
-    headers = response.headers
-    if not keep_alive:
-        headers = headers + [("Connection", "close")]
-    if isinstance(body, bytes):
-        length = len(body) if response.length is None else response.length
-        writer.write(_head(response.status, headers + [("Content-Length", str(length))]))
-        if request.method != "HEAD" and body:
-            writer.write(body)
-        if writer.transport.get_write_buffer_size() > _READ_SIZE:
-            await writer.drain()
-        return
-    writer.write(_head(response.status, headers + [("Content-Length", str(response.length))]))
-    if request.method != "HEAD":
-        for piece in body:
-            writer.write(piece)
-            await writer.drain()
+            length = len(body) if response.length is None else response.length
+            head = _head(response.status, headers + [("Content-Length", str(length))])
+            self.write(head + body if request.method != "HEAD" and body else head)  # one send per response
+            if self.transport.get_write_buffer_size() > _READ_SIZE:
+                await self.drain()
+            return
+        self.write(_head(response.status, headers + [("Content-Length", str(response.length))]))
+        if request.method != "HEAD":
+            for piece in body:
+                self.write(piece)
+                await self.drain()
+
+    # ----------------------------------------------------------------------------------------------- writing
+    def write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self.transport.is_closing():
+            raise ConnectionResetError("connection closed")
+        if self._write_paused:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
+    # ----------------------------------------------------------------------------------------------- hanging
+    async def until_closed(self) -> None:
+        """Drop whatever the client sends until it closes the connection."""
+        self._discard = True
+        self.reader.clear()
+        if not self.reader.eof:
+            self._gone = asyncio.get_running_loop().create_future()
+            await self._gone
+
+    def _went(self) -> None:
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
 
 
 class HttpServer:
@@ -306,34 +459,24 @@ class HttpServer:
 
     def __init__(self, handler: Handler, keep_max: int) -> None:
         self.handler, self.keep_max = handler, keep_max
+        self.connections: set[_Connection] = set()
         self._server: asyncio.base_events.Server | None = None
-        self._connections: set[asyncio.Task] = set()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         # S3 does not drop connection attempts; a full accept queue here does (the client's SYN is retried after
         # 1 s), and a large copy opens thousands of connections at once. The kernel caps this at somaxconn.
-        self._server = await asyncio.start_server(
-            self._on_connection, host, port, limit=_MAX_HEAD, backlog=_ACCEPT_BACKLOG
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Connection(self), host, port, backlog=_ACCEPT_BACKLOG
         )
         return self._server.sockets[0].getsockname()[:2]
 
     async def close(self) -> None:
         """Stop listening and end every open connection, hung ones included."""
         self._server.close()
-        for task in list(self._connections):
+        tasks = [connection.task for connection in self.connections if connection.task is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for connection in list(self.connections):
+            connection.transport.close()
         await self._server.wait_closed()
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self._connections.add(task)
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            await serve_connection(reader, writer, self.handler, self.keep_max)
-        except asyncio.CancelledError:  # close(): the connection simply ends
-            pass
-        finally:
-            self._connections.discard(task)

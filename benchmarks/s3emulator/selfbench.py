@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from urllib.parse import urlsplit
 
+from .server import EVENT_LOOP
+
 OBJECTS = 1000
 
 
@@ -103,8 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         url = server.stdout.readline().strip()
-        print(f"emulator at {url}; {args.client_processes} client process(es) x {args.connections} connections,"
-              f" {args.seconds:g} s per operation, {os.cpu_count()} CPUs")
+        print(f"emulator at {url} on {EVENT_LOOP}; {args.client_processes} client process(es) x {args.connections}"
+              f" connections, {args.seconds:g} s per operation, {os.cpu_count()} CPUs")
         for operation in ("HeadObject", "CopyObject", "ListObjectsV2"):
             result = measure(url, server.pid, operation, args.seconds, args.connections, args.client_processes)
             keys = (f"; {result['per_server_cpu_second'] * OBJECTS:,.0f} listed keys per server CPU-second"

@@ -12,9 +12,11 @@ from typing import Self
 
 from benchmarks.s3emulator import S3Emulator
 from benchmarks.s3emulator.handlers import listing_entry
+from benchmarks.s3emulator.server import keep_freed_memory
 
 
 def _serve(connection, overrides: dict) -> None:
+    keep_freed_memory()
     emulator = S3Emulator(**overrides)
     connection.send(emulator.start())
     while True:
