@@ -75,6 +75,22 @@ def test_one_burst_of_throttles_lowers_the_limit_once_then_below_what_still_gets
     assert limiter.rate == pytest.approx(5, rel=0.02) and rate > 50 and limiter.decreases == 2
 
 
+def test_requests_sent_and_not_refused_got_through_though_none_has_succeeded_yet():
+    """Part copies answer seconds after S3 takes them: the rate that got through is the turns taken less the
+    throttles, not the successes (none yet), or the first throttles would cut the limit to a few per second."""
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, window=1.0, tolerance=0, clock=clock)
+    clock.now = 1.0
+    limiter.succeeded()  # an earlier request (the source's HEAD)
+    for _ in range(800):  # 400 turns per second for 2 s, then throttles come back a second later
+        clock.now += 1 / 400
+        assert limiter.reserve() == 0
+    clock.now += 1.0
+    _burst(limiter)
+    # the last 2 s (_SENT_SPAN) held 400 turns
+    assert limiter.rate == pytest.approx(0.5 * (400 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.02)
+
+
 def test_throttled_before_anything_got_through_counts_half_the_throttles_and_stops_at_the_floor():
     clock = Clock()
     limiter = AimdRate(decrease=0.5, floor=0.1, cooldown=0.5, window=1.0, clock=clock)

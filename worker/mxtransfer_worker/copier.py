@@ -26,9 +26,9 @@ from .checkpoints import Checkpoint, CheckpointStore
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import ObjectTooLargeError, choose_part_size, part_ranges, parts_in_flight
+from .parts import PREFIX_WRITE_RATE, ObjectTooLargeError, choose_part_size, part_ranges, parts_in_flight
 from .s3client import is_aws_endpoint
-from .throttle import THROTTLING_CODES
+from .throttle import THROTTLING_CODES, Turns
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
 #: The error code of rows a stopping worker did not finish (temporary: the next attempt resumes them).
@@ -37,6 +37,8 @@ INTERRUPTED = "Interrupted"
 MAX_BACKOFF_SECONDS = 20.0
 #: Seconds between checks of the stop signal while parts are in flight.
 _POLL_SECONDS = 1.0
+#: The share of S3's write rate for one key that an object's part copies are sent at (``_part_turns``).
+_PART_RATE_SHARE = 0.95
 
 log = logging.getLogger(__name__)
 
@@ -641,27 +643,34 @@ class ObjectCopier:
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
         most = self._parts_in_flight(checkpoint.part_size)
+        turns = self._part_turns(checkpoint, numbers)
         #: answer -> (part number, first byte, last byte, attempts, throttled attempts)
         in_flight: dict[object, tuple[int, int, int, int, int]] = {}
         retries: list[tuple[float, tuple[int, int, int, int, int]]] = []  # a heap by the time they are due
         finished: queue.SimpleQueue = queue.SimpleQueue()
         saved = time.monotonic()
+        all_sent = False
         try:
             while True:
-                while not self.stop.requested:  # a part waiting for its retry keeps its place in flight
-                    if retries and retries[0][0] <= time.monotonic():
+                turn_due, now = 0.0, time.monotonic()
+                # a part waiting for its retry keeps its place in flight
+                while not self.stop.requested and not (turn_due := turns.wait(now)):
+                    if retries and retries[0][0] <= now:
                         part = heapq.heappop(retries)[1]
-                    elif len(in_flight) + len(retries) < most:
+                    elif not all_sent and len(in_flight) + len(retries) < most:
                         number_range = next(pending, None)
                         if number_range is None:
+                            all_sent = True
                             break
                         part = (*number_range, 0, 0)
                     else:
                         break
+                    turns.take(now)
                     in_flight[self._send_part(base_args, *part[:3], finished.put)] = part
-                if not in_flight and (not retries or self.stop.requested) or self.stop.expired:
+                    now = time.monotonic()
+                if (not in_flight and (all_sent and not retries or self.stop.requested)) or self.stop.expired:
                     break
-                due = retries[0][0] - time.monotonic() if retries else _POLL_SECONDS
+                due = min(retries[0][0] - now if retries else _POLL_SECONDS, turn_due or _POLL_SECONDS)
                 try:
                     future = finished.get(timeout=max(0.0, min(_POLL_SECONDS, due)))
                 except queue.Empty:
@@ -699,6 +708,16 @@ class ObjectCopier:
         if self._send is None:
             return self.options.part_concurrency
         return min(self.options.part_concurrency, parts_in_flight(part_size))
+
+    @staticmethod
+    def _part_turns(checkpoint: Checkpoint, numbers: range) -> Turns:
+        """Turns to send the part copies of ``numbers`` at: an object's parts share one key, so one partition of
+        S3, which takes ``PREFIX_WRITE_RATE`` writes per second (a second's worth at once); a run of the parts
+        (``split``) gets its share. ``_PART_RATE_SHARE`` leaves room for requests reaching S3 less evenly than
+        they leave. The governor still slows them further when S3 throttles (e.g. other writers share the
+        partition)."""
+        share = _PART_RATE_SHARE * len(numbers) / -(-checkpoint.source_size // checkpoint.part_size)
+        return Turns(PREFIX_WRITE_RATE * share, burst=_PART_RATE_SHARE)
 
     def _await_ends(self, in_flight: dict, finished: queue.SimpleQueue) -> None:
         """Wait, at most until the grace period ends, for the requests ``in_flight`` to end (each is put on

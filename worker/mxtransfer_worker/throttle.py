@@ -26,14 +26,34 @@ THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "
                               "TooManyRequests", "503"})
 
 
+class Turns:
+    """Turns to send requests at ``rate`` per second: ``1 / rate`` apart, and one that took none for a while
+    may take ``burst`` seconds' worth at once: a token bucket of ``rate × burst`` requests, kept as the time of
+    the last turn (the generic cell rate algorithm; small enough not to need a library). Not thread-safe: its
+    users hold their own lock or use it from one thread."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self._last = -math.inf
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until a turn is free (0: one is)."""
+        return max(0.0, self._last + 1.0 / self.rate - now)
+
+    def take(self, now: float) -> None:
+        """Take the turn that is free at ``now``."""
+        self._last = max(self._last + 1.0 / self.rate, now - self.burst)
+
+
 class AimdRate:
     """A limit on the rate of requests (per second), none until S3 throttles; ``acquire`` waits for a request's
     turn, paced at the limit.
 
     ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds,
     and at least ``_MIN_THROTTLES``, were throttles (at most once per ``cooldown`` seconds): to ``decrease``
-    times the rate of successes in that window (when none succeeded, half the rate of throttles: at most that
-    much got through), if that is lower, never under ``floor``. At S3's ceiling the successes stay at the
+    times the rate that got through in that window (successes, or the turns taken in the last ``_SENT_SPAN``
+    seconds less the throttles if more: a part copy succeeds seconds after S3 took it; when neither, half the rate of throttles: at most that much got
+    through), if that is lower, never under ``floor``. At S3's ceiling the successes stay at the
     ceiling while throttles go on, so a second decrease does not compound the first. The tolerance keeps a few
     throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py`` injects) from
     lowering the limit again and again, since fewer requests do not make them fewer; at S3's ceiling the
@@ -50,6 +70,8 @@ class AimdRate:
     #: every worker of a fleet, while a decrease cuts each in proportion, so their shares of a prefix even out
     #: (AIMD's fairness) and none is left alone with a small share and much left to copy.
     _STEP = 10.0
+    #: Seconds of turns taken that count for the rate that got through (``throttled``): longer than the window.
+    _SENT_SPAN = 2.0
     #: Throttles in the window below which the limit is not lowered: a few requests' answers say nothing of a rate.
     _MIN_THROTTLES = 5
     #: Seconds of turns a worker that sent nothing for a while may catch up on (``reserve``).
@@ -66,11 +88,11 @@ class AimdRate:
         self.floor, self.decrease, self.growth, self.cooldown, self.window = floor, decrease, growth, cooldown, window
         self.tolerance = tolerance
         self._clock = clock
-        self._rate = math.inf
+        self._turns = Turns(math.inf, self._CATCH_UP)
         self._rate_at_decrease = math.inf
         self._last_decrease = self._last_throttle = -math.inf
-        self._last_turn = -math.inf
-        #: When the answers of the last ``window`` seconds came: successes and throttles.
+        #: When the turns of the last ``window`` seconds were taken, and their answers came: successes, throttles.
+        self._sent: deque[float] = deque()
         self._successes: deque[float] = deque()
         self._throttles: deque[float] = deque()
         self._first_answer: float | None = None
@@ -83,20 +105,18 @@ class AimdRate:
     @property
     def rate(self) -> float:
         """The limit in requests per second (``math.inf``: none)."""
-        return self._rate
+        return self._turns.rate
 
     def reserve(self) -> float:
-        """Take a turn to send if it is due (returns 0), else the seconds until it is, at the present limit.
-        Turns are ``1 / rate`` apart; a worker that sent nothing for a while may catch up on ``_CATCH_UP``
-        seconds of turns at most, so it does not send a burst."""
+        """Take a turn to send if it is due (returns 0), else the seconds until it is, at the present limit;
+        a worker that sent nothing for a while may catch up on ``_CATCH_UP`` seconds of turns at most, so it
+        does not send a burst."""
         with self._lock:
-            if self._rate == math.inf:
-                return 0.0
             now = self._clock()
-            turn = self._last_turn + 1.0 / self._rate
-            if turn > now:
-                return turn - now
-            self._last_turn = max(turn, now - self._CATCH_UP)
+            if wait := self._turns.wait(now):
+                return wait
+            self._turns.take(now)
+            self._sent.append(now)
             return 0.0
 
     def acquire(self) -> None:
@@ -119,9 +139,13 @@ class AimdRate:
                     or throttles <= self.tolerance * (throttles + successes)):
                 return  # the same burst of throttles, or too few to say S3 is at its ceiling
             span = min(self.window, now - self._first_answer) or self.window
-            got_through = (successes or throttles / 2) / span
-            lowered = max(self.floor, min(self._rate, self.decrease * got_through))
-            self._rate = self._rate_at_decrease = lowered
+            # Requests sent and not refused got through too: a part copy's success comes seconds later, and a
+            # throttle may come later than ``window`` after its request was sent (a busy server).
+            sent_span = min(self._SENT_SPAN, now - self._sent[0]) if self._sent else 0.0
+            got_through = max(successes / span, (len(self._sent) - throttles) / sent_span if sent_span else 0.0)
+            got_through = got_through or throttles / 2 / span
+            lowered = max(self.floor, min(self._turns.rate, self.decrease * got_through))
+            self._turns.rate = self._rate_at_decrease = lowered
             self._last_decrease = now
             self.decreases += 1
             self.lowest = lowered if self.lowest is None else min(self.lowest, lowered)
@@ -132,20 +156,22 @@ class AimdRate:
             now = self._clock()
             self._successes.append(now)
             self._forget(now)
-            if self._rate == math.inf:
+            if self._turns.rate == math.inf:
                 return
             doublings = int((now - self._last_throttle) / self.cooldown)
             if doublings >= self._LIFT_AFTER:
-                self._rate = math.inf
+                self._turns.rate = math.inf
             else:
-                self._rate += (self.growth * self._rate_at_decrease * 2 ** doublings + self._STEP) / self._rate
+                turns = self._turns
+                turns.rate += (self.growth * self._rate_at_decrease * 2 ** doublings + self._STEP) / turns.rate
 
     def _forget(self, now: float) -> None:
         """Drop the answers older than ``window`` (and note when the first came)."""
         if self._first_answer is None:
             self._first_answer = now
-        for answers in (self._successes, self._throttles):
-            while answers and answers[0] <= now - self.window:
+        for answers, span in ((self._sent, self._SENT_SPAN), (self._successes, self.window),
+                              (self._throttles, self.window)):
+            while answers and answers[0] <= now - span:
                 answers.popleft()
 
 
