@@ -120,11 +120,12 @@ def modeled_copy(size: int, workers: int, settings: dict, part_concurrency: int 
     """Seconds the engine needs for one object of ``size`` bytes with its parts split between ``workers``, under
     ``settings``: parts as the engine sizes them (``choose_part_size``), each worker keeping as many in flight
     as it does (``part_concurrency``, at most ``parts_in_flight``: the engine's defaults unless given); a part
-    starts when a place in flight is free and the prefix has a token (its burst, then ``write_rate`` per
-    second), and takes latency + bytes / bandwidth; plus 5 requests one after another (the HEADs and the create
+    starts when a place in flight is free, the engine's pace lets it (``PART_RATE_SHARE`` of ``PREFIX_WRITE_RATE``,
+    a second's worth at once) and the prefix has a token (its burst, then ``write_rate`` per second), and takes
+    latency + bytes / bandwidth; plus 5 requests one after another (the HEADs and the create
     before, ListParts and the completion after). Returns the seconds and how they follow."""
     from mxtransfer_worker.options import CopyOptions
-    from mxtransfer_worker.parts import choose_part_size, parts_in_flight
+    from mxtransfer_worker.parts import PART_RATE_SHARE, PREFIX_WRITE_RATE, choose_part_size, parts_in_flight
 
     defaults = CopyOptions(destination_bucket="model")
     part = choose_part_size(size, part_size or defaults.part_size)
@@ -133,16 +134,17 @@ def modeled_copy(size: int, workers: int, settings: dict, part_concurrency: int 
     window = workers * per_worker
     latency, rate = settings["latency_s"], settings["write_rate"]
     burst = rate * BURST_S
+    pace = PART_RATE_SHARE * PREFIX_WRITE_RATE  # per second, and a second's worth at once
     duration = latency + part / settings["copy_bandwidth"]
     finish: list[float] = []
     for index in range(parts):
-        start = max(0.0, (index + 1 - burst) / rate)
+        start = max(0.0, (index + 1 - burst) / rate, (index + 1 - pace) / pace)
         if index >= window:
             start = max(start, finish[index - window])
         finish.append(start + duration)
     seconds = 5 * latency + finish[-1]
     return seconds, (f"{parts:,} parts of {part / MiB:,.0f} MiB, {workers} worker(s) × {per_worker:,} in flight,"
-                     f" {duration:.2f} s each, sent at up to {rate:,.0f}/s after a burst of {burst:,.0f}: the last"
+                     f" {duration:.2f} s each, sent at up to {min(rate, pace):,.0f}/s after a burst of {min(burst, pace):,.0f}: the last"
                      f" done at {finish[-1]:.2f} s, + 5 requests × {latency * 1000:.0f} ms")
 
 

@@ -26,7 +26,8 @@ from .checkpoints import Checkpoint, CheckpointStore
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import PREFIX_WRITE_RATE, ObjectTooLargeError, choose_part_size, part_ranges, parts_in_flight
+from .parts import (PART_RATE_SHARE, PREFIX_WRITE_RATE, ObjectTooLargeError, choose_part_size, part_ranges,
+                    parts_in_flight)
 from .s3client import is_aws_endpoint
 from .throttle import THROTTLING_CODES, Turns
 
@@ -37,8 +38,6 @@ INTERRUPTED = "Interrupted"
 MAX_BACKOFF_SECONDS = 20.0
 #: Seconds between checks of the stop signal while parts are in flight.
 _POLL_SECONDS = 1.0
-#: The share of S3's write rate for one key that an object's part copies are sent at (``_part_turns``).
-_PART_RATE_SHARE = 0.95
 
 log = logging.getLogger(__name__)
 
@@ -712,12 +711,11 @@ class ObjectCopier:
     @staticmethod
     def _part_turns(checkpoint: Checkpoint, numbers: range) -> Turns:
         """Turns to send the part copies of ``numbers`` at: an object's parts share one key, so one partition of
-        S3, which takes ``PREFIX_WRITE_RATE`` writes per second (a second's worth at once); a run of the parts
-        (``split``) gets its share. ``_PART_RATE_SHARE`` leaves room for requests reaching S3 less evenly than
-        they leave. The governor still slows them further when S3 throttles (e.g. other writers share the
-        partition)."""
-        share = _PART_RATE_SHARE * len(numbers) / -(-checkpoint.source_size // checkpoint.part_size)
-        return Turns(PREFIX_WRITE_RATE * share, burst=_PART_RATE_SHARE)
+        S3, which takes ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE_SHARE`` of that, a second's worth at
+        once; a run of the parts (``split``) gets its share. The governor still slows them further when S3
+        throttles (e.g. other writers share the partition)."""
+        share = PART_RATE_SHARE * len(numbers) / -(-checkpoint.source_size // checkpoint.part_size)
+        return Turns(PREFIX_WRITE_RATE * share, burst=1.0)
 
     def _await_ends(self, in_flight: dict, finished: queue.SimpleQueue) -> None:
         """Wait, at most until the grace period ends, for the requests ``in_flight`` to end (each is put on
