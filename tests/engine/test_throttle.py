@@ -85,10 +85,14 @@ def test_requests_sent_and_not_refused_got_through_though_none_has_succeeded_yet
     for _ in range(800):  # 400 turns per second for 2 s, then throttles come back a second later
         clock.now += 1 / 400
         assert limiter.reserve() == 0
+    early = AimdRate._MIN_THROTTLES - 1  # too few to count, then out of the window, but they did not get through
+    for _ in range(early):
+        limiter.throttled()
     clock.now += 1.0
     _burst(limiter)
     # the last 2 s (_SENT_SPAN) held 400 turns
-    assert limiter.rate == pytest.approx(0.5 * (400 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.02)
+    got_through = (400 - early - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN
+    assert limiter.rate == pytest.approx(0.5 * got_through, rel=0.01) and limiter.decreases == 1
 
 
 def test_throttled_before_anything_got_through_counts_half_the_throttles_and_stops_at_the_floor():

@@ -95,6 +95,8 @@ class AimdRate:
         self._sent: deque[float] = deque()
         self._successes: deque[float] = deque()
         self._throttles: deque[float] = deque()
+        #: When the throttles of the last ``_SENT_SPAN`` seconds came (the turns taken then less these got through).
+        self._span_throttles: deque[float] = deque()
         self._first_answer: float | None = None
         #: How often the limit was lowered, and the lowest it went (None: never limited).
         self.decreases = 0
@@ -132,6 +134,7 @@ class AimdRate:
         with self._lock:
             now = self._clock()
             self._throttles.append(now)
+            self._span_throttles.append(now)
             self._last_throttle = now
             self._forget(now)
             throttles, successes = len(self._throttles), len(self._successes)
@@ -142,7 +145,8 @@ class AimdRate:
             # Requests sent and not refused got through too: a part copy's success comes seconds later, and a
             # throttle may come later than ``window`` after its request was sent (a busy server).
             sent_span = min(self._SENT_SPAN, now - self._sent[0]) if self._sent else 0.0
-            got_through = max(successes / span, (len(self._sent) - throttles) / sent_span if sent_span else 0.0)
+            sent_through = (len(self._sent) - len(self._span_throttles)) / sent_span if sent_span else 0.0
+            got_through = max(successes / span, sent_through)
             got_through = got_through or throttles / 2 / span
             lowered = max(self.floor, min(self._turns.rate, self.decrease * got_through))
             self._turns.rate = self._rate_at_decrease = lowered
@@ -169,8 +173,8 @@ class AimdRate:
         """Drop the answers older than ``window`` (and note when the first came)."""
         if self._first_answer is None:
             self._first_answer = now
-        for answers, span in ((self._sent, self._SENT_SPAN), (self._successes, self.window),
-                              (self._throttles, self.window)):
+        for answers, span in ((self._sent, self._SENT_SPAN), (self._span_throttles, self._SENT_SPAN),
+                              (self._successes, self.window), (self._throttles, self.window)):
             while answers and answers[0] <= now - span:
                 answers.popleft()
 
