@@ -2,8 +2,10 @@
 
 Starts the emulator in its own process (no latency, instant copies, no rate ceilings), fills a bucket with
 virtual objects, then drives it with raw keep-alive HTTP/1.1 requests from client processes (asyncio, a few
-microseconds of client CPU per request) and prints requests per second for HeadObject, CopyObject and ListObjectsV2 (pages of 1,000 keys), plus
-requests per CPU-second of the server process: the rate it would reach with a core to itself.
+microseconds of client CPU per request) and prints requests per second for HeadObject, CopyObject and ListObjectsV2
+(pages of 1,000 keys), and for UploadPartCopy with a new connection per request (the requests of a large copy,
+which opens thousands of connections at once), plus requests per CPU-second of the server process: the rate it
+would reach with a core to itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,10 +24,20 @@ from urllib.parse import urlsplit
 from .server import EVENT_LOOP
 
 OBJECTS = 1000
+#: The operation measured with a new connection per request.
+NEW_CONNECTIONS = "UploadPartCopy"
+#: The headers every request carries besides its own, as awscrt's native client sends them.
+_COMMON = ("User-Agent: CRTS3NativeClient/1.5.1 platform/unknown\r\nX-Amz-Date: 20261126T073819Z\r\n"
+           "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIA/20261126/us-east-1/s3/"
+           "aws4_request, SignedHeaders=content-length;host;x-amz-content-sha256;x-amz-date, Signature=" + "0" * 64 + "\r\n")
 
 
-def _request(operation: str, index: int, host: str) -> bytes:
+def _request(operation: str, index: int, host: str, upload_id: str) -> bytes:
     source = f"/bench/src/{index % OBJECTS:06d}"
+    if operation == NEW_CONNECTIONS:  # 5 MiB parts of one source object, part numbers 1-10,000 over and over
+        return (f"PUT /bench/dst/big?uploadId={upload_id}&partNumber={index % 10_000 + 1} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Content-Length: 0\r\nx-amz-copy-source: bench/src/000000\r\n"
+                f"x-amz-copy-source-range: bytes=0-5242879\r\n{_COMMON}\r\n").encode()
     if operation == "ListObjectsV2":  # one page of all OBJECTS keys
         return (f"GET /bench?list-type=2&prefix=src%2F&encoding-type=url HTTP/1.1\r\nHost: {host}\r\n"
                 f"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\n\r\n").encode()
@@ -34,11 +47,15 @@ def _request(operation: str, index: int, host: str) -> bytes:
             f"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x\r\nContent-Length: 0\r\n\r\n").encode()
 
 
-async def _connection(host: str, port: int, operation: str, start: int, step: int, deadline: float, counts: Counter) -> None:
+async def _connection(host: str, port: int, operation: str, upload_id: str, start: int, step: int, deadline: float,
+                      counts: Counter) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     index = start
     while time.monotonic() < deadline:
-        writer.write(_request(operation, index, f"{host}:{port}"))
+        if operation == NEW_CONNECTIONS and index != start:
+            writer.close()
+            reader, writer = await asyncio.open_connection(host, port)
+        writer.write(_request(operation, index, f"{host}:{port}", upload_id))
         head = await reader.readuntil(b"\r\n\r\n")
         length = 0
         for line in head.split(b"\r\n"):
@@ -51,7 +68,8 @@ async def _connection(host: str, port: int, operation: str, start: int, step: in
     writer.close()
 
 
-def _client(url: str, operation: str, connections: int, process_index: int, processes: int, seconds: float, queue) -> None:
+def _client(url: str, operation: str, upload_id: str, connections: int, process_index: int, processes: int, seconds: float,
+            queue) -> None:
     parts = urlsplit(url)
     counts: Counter = Counter()
     deadline = time.monotonic() + seconds
@@ -59,7 +77,8 @@ def _client(url: str, operation: str, connections: int, process_index: int, proc
 
     async def run() -> None:
         await asyncio.gather(*(
-            _connection(parts.hostname, parts.port, operation, process_index * connections + c, step, deadline, counts)
+            _connection(parts.hostname, parts.port, operation, upload_id, process_index * connections + c, step, deadline,
+                        counts)
             for c in range(connections)
         ))
 
@@ -73,11 +92,27 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _create_upload(url: str) -> str:
+    """The upload id of a new multipart upload of ``bench/dst/big``."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(f"POST /bench/dst/big?uploads HTTP/1.1\r\nHost: {parts.netloc}\r\n{_COMMON}\r\n".encode())
+        answer = b""
+        while b"</UploadId>" not in answer:
+            piece = sock.recv(65536)
+            if not piece:
+                raise ConnectionError(f"no upload id in {answer!r}")
+            answer += piece
+    return answer.partition(b"<UploadId>")[2].partition(b"</UploadId>")[0].decode()
+
+
 def measure(url: str, server_pid: int, operation: str, seconds: float, connections: int, processes: int) -> dict:
     """Drive ``operation`` for ``seconds``; returns counts by status, requests/s and requests per server CPU-second."""
     queue = multiprocessing.Queue()
+    upload_id = _create_upload(url) if operation == NEW_CONNECTIONS else ""
     cpu_before, wall_before = _cpu_seconds(server_pid), time.monotonic()
-    workers = [multiprocessing.Process(target=_client, args=(url, operation, connections, i, processes, seconds, queue))
+    workers = [multiprocessing.Process(target=_client, args=(url, operation, upload_id, connections, i, processes, seconds,
+                                                             queue))
                for i in range(processes)]
     for worker in workers:
         worker.start()
@@ -107,11 +142,12 @@ def main(argv: list[str] | None = None) -> None:
         url = server.stdout.readline().strip()
         print(f"emulator at {url} on {EVENT_LOOP}; {args.client_processes} client process(es) x {args.connections}"
               f" connections, {args.seconds:g} s per operation, {os.cpu_count()} CPUs")
-        for operation in ("HeadObject", "CopyObject", "ListObjectsV2"):
+        for operation in ("HeadObject", "CopyObject", "ListObjectsV2", NEW_CONNECTIONS):
             result = measure(url, server.pid, operation, args.seconds, args.connections, args.client_processes)
             keys = (f"; {result['per_server_cpu_second'] * OBJECTS:,.0f} listed keys per server CPU-second"
                     if operation == "ListObjectsV2" else "")
-            print(f"{operation:>13}: {result['per_second']:8.0f} requests/s  "
+            label = f"{operation}, a new connection each" if operation == NEW_CONNECTIONS else operation
+            print(f"{label:>40}: {result['per_second']:8.0f} requests/s  "
                   f"({result['per_server_cpu_second']:.0f} per server CPU-second{keys}; statuses {result['statuses']})")
     finally:
         server.terminate()

@@ -108,3 +108,4 @@ def test_self_benchmark_runs(tmp_path):
     lines = result.stdout.splitlines()
     assert any(line.strip().startswith("HeadObject:") and "statuses {200:" in line for line in lines)
     assert any(line.strip().startswith("CopyObject:") and "statuses {200:" in line for line in lines)
+    assert any(line.strip().startswith("UploadPartCopy, a new connection each:") and "statuses {200:" in line for line in lines)
