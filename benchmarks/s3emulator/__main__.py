@@ -9,7 +9,7 @@ import sys
 import threading
 
 from .model import EmulatorConfig
-from .server import EVENT_LOOP, S3Emulator, keep_freed_memory
+from .server import EVENT_LOOP, S3Emulator, tune_for_serving
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -68,7 +68,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    keep_freed_memory()
+    tune_for_serving()
     emulator = S3Emulator(config_from_args(args))
     url = emulator.start()
     for spec in args.bucket:

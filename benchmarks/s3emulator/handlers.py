@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import functools
 import hashlib
 import time
 import xml.etree.ElementTree as ET
@@ -18,7 +19,8 @@ from . import errors
 from .errors import S3Error
 from .http import Exchange, Request, Response
 from .model import (
-    FAULT_200_ERROR, FAULT_500, FAULT_HANG, FAULT_RESET, FAULT_SLOWDOWN, READ, WRITE, EmulatorConfig, FaultInjector, RateLimiter,
+    DEFAULT_ACCOUNT, FAULT_200_ERROR, FAULT_500, FAULT_HANG, FAULT_RESET, FAULT_SLOWDOWN, READ, WRITE, EmulatorConfig, FaultInjector,
+    RateLimiter,
 )
 from .store import (
     ARCHIVED_STORAGE_CLASSES, CHECKSUM_ALGORITHMS, STORAGE_CLASSES, Content, ObjectRecord, Part, Store, Upload,
@@ -39,8 +41,13 @@ _UNSUPPORTED = frozenset({"acl", "policy", "cors", "lifecycle", "replication", "
                           "inventory", "metrics", "analytics", "intelligent-tiering", "annotation", "annotations"})
 
 
+@functools.lru_cache(maxsize=8)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 def iso8601(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp * 1000) % 1000:03d}Z"
+    return f"{_utc_second(int(timestamp // 1))}.{int(timestamp * 1000) % 1000:03d}Z"
 
 
 def http_date(timestamp: float) -> str:
@@ -78,6 +85,8 @@ def _unquote_etag(value: str) -> str:
 
 
 def _etag_matches(condition: str, etag: str) -> bool:
+    if condition == f'"{etag}"':  # what clients send nearly always
+        return True
     return any(tag == "*" or _unquote_etag(tag) == etag for tag in condition.split(","))
 
 
@@ -96,21 +105,21 @@ def _owner_xml(account: str, tag: str = "Owner") -> str:
 
 
 class Context:
-    """One request as the operations see it."""
+    """One request as the operations see it, and the part of its latency it has yet to wait (``owed``)."""
 
-    __slots__ = ("request", "exchange", "bucket", "key", "account", "request_id")
+    __slots__ = ("request", "exchange", "headers", "query", "bucket", "key", "account", "request_id", "owed")
 
-    def __init__(self, request: Request, exchange: Exchange, bucket: str, key: str, account: str, request_id: str):
-        self.request, self.exchange = request, exchange
-        self.bucket, self.key, self.account, self.request_id = bucket, key, account, request_id
+    def __init__(self, request: Request, exchange: Exchange, request_id: str, owed: float):
+        self.request, self.exchange, self.request_id, self.owed = request, exchange, request_id, owed
+        self.headers, self.query = request.headers, request.query
+        self.bucket = self.key = ""
+        self.account = DEFAULT_ACCOUNT
 
-    @property
-    def headers(self) -> dict[str, str]:
-        return self.request.headers
-
-    @property
-    def query(self) -> dict[str, str]:
-        return self.request.query
+    async def settle(self, extra: float = 0.0) -> None:
+        """Wait what is owed of the latency, plus ``extra`` seconds."""
+        delay, self.owed = self.owed + extra, 0.0
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 class S3App:
@@ -129,62 +138,76 @@ class S3App:
 
     # ----------------------------------------------------------------------------------------------- dispatch
     async def __call__(self, request: Request, exchange: Exchange) -> Response:
+        """Answer one request. Its work is done as it arrives and the answer waits the latency (with a copy's own
+        time, in ``_transfer``): every request is shifted by the same latency, so their order and the rate
+        ceilings are those of working after the latency, and a copy costs one timer instead of two."""
         self._sequence += 1
         request_id = f"{self._sequence:016X}"
-        bucket, key = self._address(request)
-        operation = "Unknown"
+        config = self.config
+        context = Context(request, exchange, request_id, config.latency_s)
         try:
-            operation, method = self._route(request, bucket, key)
-            self.operations[operation] += 1
-            context = Context(request, exchange, bucket, key, self._account(request), request_id)
-            config = self.config
-            if config.latency_s > 0:
-                await asyncio.sleep(config.latency_s)
-            if bucket and not self.rates.allow(
-                config, bucket, key, READ if request.method in ("GET", "HEAD") else WRITE, asyncio.get_running_loop().time()
-            ):
-                raise errors.slow_down()
-            fault = self.faults.draw(config, operation)
-            if fault is not None:
-                self.injected[fault] += 1
-                if fault == FAULT_RESET:
-                    exchange.reset()
-                    return Response(0)
-                if fault == FAULT_HANG:
-                    await exchange.hang(config.hang_max_s)
-                    return Response(0)
-                if fault == FAULT_SLOWDOWN:
-                    raise errors.slow_down()
-                if fault == FAULT_500:
-                    raise errors.internal_error()
-                if fault == FAULT_200_ERROR:
-                    return Response(200, self._base_headers(request_id), errors.internal_error().to_xml(request_id))
-            response = await method(context)
+            response = await self._answer(context, config)
         except S3Error as error:
-            self.error_codes[error.code] += 1
-            status = 200 if exchange.started else error.status
-            body = b"" if request.method == "HEAD" else error.to_xml(request_id)
-            if exchange.started:
-                body = body.removeprefix(_XML_DECLARATION)
-            headers = self._base_headers(request_id)
-            if body:
-                headers.append(("Content-Type", "application/xml"))
-            return Response(status, headers, body)
+            response = self._error_response(context, error)
+        await context.settle()
+        return response
+
+    async def _answer(self, context: Context, config: EmulatorConfig) -> Response:
+        request, exchange, request_id = context.request, context.exchange, context.request_id
+        bucket, key = context.bucket, context.key = self._address(request)
+        operation, method = self._route(request, bucket, key)
+        self.operations[operation] += 1
+        context.account = self._account(request)
+        if bucket and not self.rates.allow(
+            config, bucket, key, READ if request.method in ("GET", "HEAD") else WRITE, time.monotonic()
+        ):
+            raise errors.slow_down()
+        fault = self.faults.draw(config, operation)
+        if fault is not None:
+            self.injected[fault] += 1
+            if fault == FAULT_RESET:
+                await context.settle()
+                exchange.reset()
+                return Response(0)
+            if fault == FAULT_HANG:
+                await context.settle()
+                await exchange.hang(config.hang_max_s)
+                return Response(0)
+            if fault == FAULT_SLOWDOWN:
+                raise errors.slow_down()
+            if fault == FAULT_500:
+                raise errors.internal_error()
+            if fault == FAULT_200_ERROR:
+                return Response(200, self._base_headers(request_id), errors.internal_error().to_xml(request_id))
+        response = await method(context)
         if exchange.started and isinstance(response.body, bytes):
             response.body = response.body.removeprefix(_XML_DECLARATION)
         response.headers[:0] = self._base_headers(request_id)
         return response
+
+    def _error_response(self, context: Context, error: S3Error) -> Response:
+        self.error_codes[error.code] += 1
+        started = context.exchange.started
+        body = b"" if context.request.method == "HEAD" else error.to_xml(context.request_id)
+        if started:
+            body = body.removeprefix(_XML_DECLARATION)
+        headers = self._base_headers(context.request_id)
+        if body:
+            headers.append(("Content-Type", "application/xml"))
+        return Response(200 if started else error.status, headers, body)
 
     @staticmethod
     def _base_headers(request_id: str) -> list[tuple[str, str]]:
         return [("x-amz-request-id", request_id), ("x-amz-id-2", request_id), ("Server", "S3Emulator")]
 
     def _address(self, request: Request) -> tuple[str, str]:
-        host = request.headers.get("host", "").rsplit(":", 1)[0] if "]" not in request.headers.get("host", "") else ""
+        host = request.headers.get("host", "")
+        host = "" if "]" in host else host.rsplit(":", 1)[0]
         path = unquote(request.path)
-        for suffix in self.virtual_host_suffixes:
-            if host.endswith(suffix) and len(host) > len(suffix):
-                return host[: -len(suffix)], path[1:]
+        if host.endswith(self.virtual_host_suffixes):
+            for suffix in self.virtual_host_suffixes:
+                if host.endswith(suffix) and len(host) > len(suffix):
+                    return host[: -len(suffix)], path[1:]
         bucket, _, key = path[1:].partition("/")
         return bucket, key
 
@@ -195,9 +218,8 @@ class S3App:
 
     def _route(self, request: Request, bucket: str, key: str):
         method, query = request.method, request.query
-        unsupported = _UNSUPPORTED.intersection(query)
-        if unsupported:
-            raise errors.not_implemented("?" + min(unsupported))
+        if query and not _UNSUPPORTED.isdisjoint(query):
+            raise errors.not_implemented("?" + min(_UNSUPPORTED.intersection(query)))
         if not bucket:
             if method == "GET":
                 return "ListBuckets", self.list_buckets
@@ -413,7 +435,7 @@ class S3App:
             raise errors.invalid_argument("Invalid copy source object key", "x-amz-copy-source", raw)
         bucket = self._bucket(context, source_bucket, "x-amz-source-expected-bucket-owner")
         record = bucket.objects.get(source_key)
-        version = dict(parse_qsl(query)).get("versionId")
+        version = dict(parse_qsl(query)).get("versionId") if query else None
         if record is None:
             if version not in (None, "null"):
                 raise S3Error(404, "NoSuchVersion", "The specified version does not exist.", Key=source_key, VersionId=version)
@@ -429,11 +451,10 @@ class S3App:
         """Wait as long as copying ``nbytes`` takes; long copies start the 200 response and send keep-alive spaces."""
         delay = self.config.copy_delay(nbytes)
         keepalive = self.config.copy_keepalive_s
-        if delay <= 0:
-            return
         if keepalive <= 0 or delay <= keepalive:
-            await asyncio.sleep(delay)
+            await context.settle(delay)
             return
+        await context.settle()
         await context.exchange.start(200, self._base_headers(context.request_id) + [("Content-Type", "application/xml")])
         await context.exchange.send_chunk(_XML_DECLARATION)  # like S3: the declaration, spaces, then the result
         while delay > 0:
@@ -804,7 +825,8 @@ class S3App:
         algorithm = upload.checksum_algorithm
         checksum = self.store.checksum(content, algorithm) if algorithm else None
         part = upload.parts[number] = Part(number, content, self.store.md5(content), time.time(), checksum)
-        result = _el("LastModified", iso8601(part.last_modified)) + f'<ETag>"{part.etag}"</ETag>' + self._checksum_xml(algorithm, checksum)
+        result = f'<LastModified>{iso8601(part.last_modified)}</LastModified><ETag>"{part.etag}"</ETag>' \
+            + self._checksum_xml(algorithm, checksum)
         return Response(200, [("Content-Type", "application/xml"), ("x-amz-server-side-encryption", "AES256")],
                         _xml("CopyPartResult", result))
 

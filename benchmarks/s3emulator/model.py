@@ -111,6 +111,9 @@ class FaultInjector:
         self._random = random.Random(seed)
 
     def draw(self, config: EmulatorConfig, operation: str) -> str | None:
+        if not (config.fault_slowdown_rate or config.fault_500_rate or config.fault_reset_rate or config.fault_hang_rate
+                or config.fault_200_error_rate):
+            return None
         if config.fault_operations and operation not in config.fault_operations:
             return None
         rates = [(FAULT_SLOWDOWN, config.fault_slowdown_rate), (FAULT_500, config.fault_500_rate), (FAULT_RESET, config.fault_reset_rate), (FAULT_HANG, config.fault_hang_rate)]

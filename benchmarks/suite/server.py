@@ -12,11 +12,11 @@ from typing import Self
 
 from benchmarks.s3emulator import S3Emulator
 from benchmarks.s3emulator.handlers import listing_entry
-from benchmarks.s3emulator.server import keep_freed_memory
+from benchmarks.s3emulator.server import tune_for_serving
 
 
 def _serve(connection, overrides: dict) -> None:
-    keep_freed_memory()
+    tune_for_serving()
     emulator = S3Emulator(**overrides)
     connection.send(emulator.start())
     while True:
