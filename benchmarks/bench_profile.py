@@ -6,6 +6,9 @@ ETags), with the ``small`` scenario's emulator settings in a child process, twic
 per copy, and once sampled by py-spy (``--gil``: only the thread that holds the GIL, i.e. Python's CPU;
 installed in ``.bench-venv`` by ``make bench``) for the share of samples per source file (inclusive: a file
 counts once per sample when any of its frames is on the stack) and per leaf function (self time).
+``--tools`` measures others the same way: ``worker`` (the worker CLI as ``make bench`` runs it: start-up,
+sharding, report and request governor included) and ``s5cmd``, in ``--rounds`` alternating rounds, so that
+figures taken minutes apart on a shared machine can be compared; the first Python tool is the one sampled.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from pathlib import Path
 from benchmarks.suite.scenarios import S3_LIKE, MiB
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.bench import SOURCE, upload_listed_manifest
-from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, MANIFEST, base_env
+from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, ENGINE, MANIFEST, S5CMD, base_env
 
+#: What ``--tools`` can measure (see ``_command``).
+TOOLS = ("copy_rows", "worker", "s5cmd")
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:]*)(?::\d+)?\)$")
 
 
@@ -45,6 +50,16 @@ def child(count: int) -> None:
     copy_rows(client, rows, options, lambda result: failed.append(result) if result.status == "failed" else None)
     if failed:
         raise SystemExit(f"{len(failed)} copies failed, first: {failed[0].message}")
+
+
+def _command(tool: str, count: int, url: str, destination: str) -> list[str]:
+    """The command line of one measured run of ``tool``."""
+    if tool == "copy_rows":
+        return [sys.executable, "-m", "benchmarks.bench_profile", "--child", "--objects", str(count)]
+    if tool == "worker":  # as ``make bench`` runs it (benchmarks.suite.tools)
+        return [str(ENGINE), "copy", "--no-copy-annotations", "--conditional-copy", "--manifest", MANIFEST,
+                "--destination", f"s3://{destination}/", "--report", f"s3://{CONTROL_BUCKET}/reports/{destination}/"]
+    return [str(S5CMD), "--endpoint-url", url, "cp", f"s3://{SOURCE}/*", f"s3://{destination}/"]
 
 
 def _short(path: str) -> str:
@@ -85,7 +100,7 @@ def _run(server: EmulatorProcess, command: list[str], count: int, destination: s
     requests = server.requests()
     started = time.monotonic()
     process = subprocess.Popen(command, env={**base_env(server.url, scratch), "BENCH_DESTINATION": destination},
-                               stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.monotonic() - started
     check = server.call("verify", SOURCE, destination, [f"small/{index:07d}" for index in range(count)])
@@ -96,6 +111,8 @@ def _run(server: EmulatorProcess, command: list[str], count: int, destination: s
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=5_000)
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=["copy_rows"])
+    parser.add_argument("--rounds", type=int, default=1, help="alternating runs of every tool")
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--append", type=Path, help="append the figures as a section to this markdown file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -104,28 +121,39 @@ def main() -> None:
         child(args.objects)
         return
     py_spy = BENCH_VENV / "py-spy"
-    command = [sys.executable, "-m", "benchmarks.bench_profile", "--child", "--objects", str(args.objects)]
     with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as scratch:
         server.call("populate", SOURCE, [(f"small/{index:07d}", MiB) for index in range(args.objects)])
         server.call("create_bucket", CONTROL_BUCKET)
         os.environ.update(base_env(server.url, Path(scratch)))  # dummy credentials for the manifest upload
         upload_listed_manifest(server.url)
-        plain = _run(server, command, args.objects, "bench-dst-plain", Path(scratch))
-        summary = (f"{args.objects:,} copies of 1 MiB objects with copy_rows (engine defaults),"
-                   f" {S3_LIKE['latency_s'] * 1000:g} ms latency: {plain['wall']:.1f} s wall,"
-                   f" {args.objects / plain['wall']:,.0f} copies/s, {plain['cpu']:.1f} CPU s ="
-                   f" {plain['cpu'] / args.objects * 1000:.2f} ms CPU per copy,"
-                   f" {plain['requests'] / args.objects:.2f} requests per copy; exit status {plain['exit']};"
-                   f" destination check {plain['check']}")
-        lines = [summary]
+        lines = []
+        for round_ in range(args.rounds):
+            for tool in args.tools:
+                destination = f"bench-dst-{tool.replace('_', '-')}-{round_}"
+                run = _run(server, _command(tool, args.objects, server.url, destination), args.objects,
+                           destination, Path(scratch))
+                lines.append(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()[0]:.1f}: "
+                             f"{tool}: {args.objects:,} copies of 1 MiB objects, {S3_LIKE['latency_s'] * 1000:g} ms "
+                             f"latency: {run['wall']:.1f} s wall, {args.objects / run['wall']:,.0f} copies/s, "
+                             f"{run['cpu']:.1f} CPU s = {run['cpu'] / args.objects * 1000:.3f} ms CPU per copy, "
+                             f"{run['requests'] / args.objects:.2f} requests per copy; exit status {run['exit']}; "
+                             f"destination check {run['check']}")
+                print(lines[-1], flush=True)
+        sampled_tool = next((tool for tool in args.tools if tool != "s5cmd"), None)
+        if sampled_tool is None:
+            _report(lines, args.append)
+            return
         if not py_spy.exists():
             _report(lines + ["py-spy not installed: no profile (make bench installs it into .bench-venv)"], args.append)
             return
         stacks = Path(scratch) / "stacks.txt"
+        destination = "bench-dst-sampled"
         sampled = _run(server, [str(py_spy), "record", "--gil", "--rate", "250", "--format", "raw", "--output",
-                                str(stacks), "--", *command], args.objects, "bench-dst-sampled", Path(scratch))
+                                str(stacks), "--", *_command(sampled_tool, args.objects, server.url, destination)],
+                       args.objects, destination, Path(scratch))
         total, tables = summarize(stacks, args.top)
-    lines.append(f"Sampled run: {sampled['wall']:.1f} s wall; {total:,} samples of the thread holding the GIL")
+    lines.append(f"Sampled run of {sampled_tool}: {sampled['wall']:.1f} s wall; {total:,} samples of the thread "
+                 "holding the GIL")
     for title, shares in tables.items():
         lines += ["", f"{title}:", *(f"  {share:6.1%}  {name}" for name, share in shares)]
     _report(lines, args.append)
