@@ -29,6 +29,7 @@ The copier retries a failed request instead (``ObjectCopier``), and the governor
 from __future__ import annotations
 
 import _thread
+import ctypes
 import functools
 import re
 import threading
@@ -277,6 +278,22 @@ class Answer:
         return self._result
 
 
+#: Marks the threads whose Python thread state ``_keep_thread_state`` kept: a thread state's own.
+_kept = threading.local()
+
+
+def _keep_thread_state() -> None:
+    """Keep the calling thread's Python thread state for the rest of the thread's life. awscrt's event-loop
+    threads enter Python through ``PyGILState_Ensure``, whose ``PyGILState_Release`` destroys the thread state
+    it made: four times per request (headers, body, finish, shutdown), each a thread state made and destroyed
+    with its 16 KiB frame stack mapped, faulted in and unmapped (``mmap``/``munmap``, TLB shootdowns), about
+    a sixth of a small copy's CPU. One more ``PyGILState_Ensure`` that is never released keeps the state's
+    count above zero, so later calls reuse it (Python has no other way to attach a thread state to a thread it
+    did not start); a thread state per event-loop thread is left behind when the native client ends."""
+    if not hasattr(_kept, "state"):
+        _kept.state = ctypes.pythonapi.PyGILState_Ensure()
+
+
 class _Callbacks:
     """What awscrt's native side calls for one request of ``CrtCopyClient.send`` (the methods of awscrt's private
     ``_S3RequestCore``), which completes the request's answer on awscrt's thread."""
@@ -287,23 +304,28 @@ class _Callbacks:
         self.client, self.operation, self.answer = client, operation, answer
         self.status, self.headers, self.body = 200, [], []
 
+    # Each callback keeps its thread's Python thread state: awscrt calls them on more than one of its threads
+    # (headers and the finish on one, the body, progress and shutdown on another, in one run).
     def _on_headers(self, status_code: int, headers: list) -> None:
+        _keep_thread_state()
         self.status, self.headers = status_code, headers
 
     def _on_body(self, chunk: bytes, offset: int) -> None:
+        _keep_thread_state()
         self.body.append(chunk)
 
     def _on_finish(self, error_code: int, status_code: int, error_headers, error_body: bytes, *_) -> None:
+        _keep_thread_state()
         status, headers, body = ((status_code, error_headers, error_body) if error_code
                                  else (self.status, self.headers, b"".join(self.body)))
         self.client._finish(self.answer, self.operation,
                             lambda: self.client._answer(self.operation, self.answer, error_code, status, headers, body))
 
     def _on_shutdown(self) -> None:
-        pass
+        _keep_thread_state()
 
     def _on_progress(self, progress: int) -> None:
-        pass
+        _keep_thread_state()
 
 
 class _NativeRequest(S3Request):
