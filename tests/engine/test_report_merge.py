@@ -8,12 +8,15 @@ import csv
 import hashlib
 import io
 import json
+import re
 
 from mxtransfer_worker.cli import main as worker_main
+from mxtransfer_worker.copier import FAILED, SUCCEEDED, CopyResult
 from mxtransfer_worker.lambda_driver import HANDOFF_RECORDS, handle_event
-from mxtransfer_worker.manifest import encode_key
+from mxtransfer_worker.manifest import ManifestRow, encode_key
 from mxtransfer_worker.report import (
     CompletionReport,
+    ShardReport,
     ShardReports,
     merge_reports,
     report_totals,
@@ -139,3 +142,24 @@ def test_shards_without_a_report_are_listed_as_missing(s3, make_bucket):
 
     assert (merged.totals["rows"], merged.totals["shard_count"], merged.totals["missing_shards"]) == (0, 2, [0, 1])
     assert read_csv(s3, work, "reports/t-8/transfer.csv") == []
+
+
+def test_a_shard_reports_rows_read_back_as_recorded_whatever_their_keys_and_messages_hold(s3, make_bucket):
+    bucket = make_bucket("reports")
+    report = ShardReport()
+    report.add(CopyResult(ManifestRow("src", "plain/key.mxf", None, 5, 1), "plain/key.mxf", SUCCEEDED, "",
+                          "CopyObject; verified ETag (MD5) in the copy's response", 5, 0.02))
+    report.add(CopyResult(ManifestRow("src", 'a, "quoted"\r\nkey', "v1", 7, 2), 'to/a, "quoted"\r\nkey', FAILED,
+                          "AccessDenied", "copy s3://src/a: no, not allowed", 0, 1.5))
+    report.upload(s3, f"s3://{bucket}/report/")
+    report.close()
+    rows = list(ShardReports(f"s3://{bucket}/report/", 1).rows(s3, 0))
+    assert [{name: value for name, value in row.items() if name != "finished_at"} for row in rows] == [
+        {"line": "1", "bucket": "src", "key": "plain/key.mxf", "version_id": "", "destination_key": "plain/key.mxf",
+         "status": "succeeded", "error_code": "", "message": "CopyObject; verified ETag (MD5) in the copy's response",
+         "bytes": "5", "seconds": "0.02"},
+        {"line": "2", "bucket": "src", "key": 'a, "quoted"\r\nkey', "version_id": "v1",
+         "destination_key": 'to/a, "quoted"\r\nkey', "status": "failed", "error_code": "AccessDenied",
+         "message": "copy s3://src/a: no, not allowed", "bytes": "0", "seconds": "1.5"},
+    ]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", row["finished_at"]) for row in rows)

@@ -79,15 +79,30 @@ class ShardReport:
         self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
         self._csv = csv.writer(self._text)
         self._csv.writerow(CSV_COLUMNS)
+        self._second, self._second_text = -1, ""
 
     def add(self, result: CopyResult) -> None:
         """Record one row's outcome (finished now: ``finished_at`` is the time of this call, in UTC)."""
         row = result.row
-        finished_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        self._csv.writerow((row.line, row.bucket, row.key, row.version_id or "", result.destination_key,
-                            result.status, result.error_code, result.message, result.bytes, result.seconds,
-                            finished_at))
+        fields = (str(row.line), row.bucket, row.key, row.version_id or "", result.destination_key, result.status,
+                  result.error_code, result.message, str(result.bytes), str(result.seconds), self._now())
+        # csv's writer took 3 µs a row (a tenth of what a worker adds to a small copy in Python): fields without
+        # a separator, quote or line break, which it would write as they are, are joined here instead
+        line = ",".join(fields)
+        if line.count(",") == len(CSV_COLUMNS) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+            self._text.write(line + "\r\n")
+        else:
+            self._csv.writerow(fields)
         self.tally.add(result.status, result.bytes, result.error_code)
+
+    def _now(self) -> str:
+        """Now in UTC as ``datetime.isoformat(timespec="milliseconds")`` writes it, the date and time of day made
+        once a second (a ``datetime`` made and formatted per row took 2 µs)."""
+        second, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{nanoseconds // 1_000_000:03d}+00:00"
 
     @property
     def all_done(self) -> bool:
