@@ -1,7 +1,5 @@
 """``python -m mxtransfer_worker`` runs the worker command line."""
 
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()

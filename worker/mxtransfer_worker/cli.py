@@ -201,13 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignal()
     previous = _stop_on_sigterm(stop, args.grace_seconds)
     try:
-        code = run_copy(args, stop)
-        if stop.expired:  # part requests abandoned in flight must not hold up the exit
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        return code
+        return run_copy(args, stop)
     except (ManifestError, ValueError) as error:
         log.error("bad input: %s", error)
         return EXIT_BAD_INPUT
@@ -217,3 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RETRY if failure.temporary else EXIT_BAD_INPUT
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def console() -> None:
+    """Entry point of the ``mxtransfer-worker`` console script and of ``python -m mxtransfer_worker``: ``main``,
+    then the process ends at once with its exit code, its logs and output flushed. Python's own exit frees every
+    module and object (boto3's and botocore's, the clients, awscrt's native client): 0.1 CPU s and 0.2-0.3 s at
+    the end of every worker, which on a shared machine (a fleet of workers, the benchmarks) lengthens the last
+    shard's run; and part requests abandoned in flight after the grace period would hold it up."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
