@@ -181,10 +181,6 @@ def test_single_shard_takes_everything():
         unknown_sizes=1,
     )
     assert list(shard_rows(_manifest(sizes), 0, 1)) == list(_manifest(sizes)())
-    reads = []
-    work = shard_work(lambda: reads.append(1) or _manifest(sizes)(), 0, 1, split_part_size=MiB,
-                      sizes=lambda: pytest.fail("a single shard needs no first pass"))
-    assert reads == [] and list(work) == list(_manifest(sizes)()) and reads == [1]  # read once, when iterated
 
 
 def test_more_shards_than_rows_leaves_empty_shards():

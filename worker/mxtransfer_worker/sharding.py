@@ -5,8 +5,7 @@ threshold, so the worker for shard ``i`` of ``N`` streams the same manifest and 
 ``i``; nobody needs to store per-shard manifests. It reads the manifest twice (``rows`` is a zero-argument
 callable returning a fresh iterator, e.g. ``lambda: open_manifest(client, uri)``; the first pass needs only the
 sizes, so ``sizes``, where given, is a cheaper zero-argument callable for it, e.g.
-``lambda: manifest_sizes(client, uri)``) and keeps O(N) state; a single shard copies every row, in manifest
-order, so it reads the manifest once:
+``lambda: manifest_sizes(client, uri)``) and keeps O(N) state:
 
 1. Count the rows and the very large objects (``size >= large_object_bytes``).
 2. If the L large objects fit in their own shards with room left for the rest (L < N, or L == N and there
@@ -145,15 +144,8 @@ def shard_work(
     _check_arguments(shard_count, large_object_bytes)
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index must be between 0 and {shard_count - 1} (shard_count - 1), got {shard_index}")
-    if shard_count == 1:  # (a large object's group is then its one shard: nothing is split)
-        return _every_row(rows)
     assignments = _Assignments(rows, shard_count, large_object_bytes, split_part_size, sizes)
     return (item for shard, item in assignments if shard == shard_index)
-
-
-def _every_row(rows: Callable[[], Iterable[ManifestRow]]) -> Iterator[ManifestRow]:
-    """The work of the only shard: every row, read once when iterated."""
-    yield from rows()
 
 
 def _check_arguments(shard_count: int, large_object_bytes: int) -> None:
