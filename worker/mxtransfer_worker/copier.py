@@ -92,12 +92,14 @@ class StopSignal:
 
 class SentCopy:
     """A row's one conditional CopyObject, sent by ``ObjectCopier.send_copy`` before ``copy`` takes the row over:
-    the row, its destination key, when it was sent, and the answer of the request (the copy client's ``Answer``)."""
+    the row, its destination key, what the manifest lists of its source (``_listed_source``), when it was sent,
+    and the answer of the request (the copy client's ``Answer``)."""
 
-    __slots__ = ("row", "destination_key", "started", "answer")
+    __slots__ = ("row", "destination_key", "listed", "started", "answer")
 
-    def __init__(self, row: ManifestRow, destination_key: str, started: float, answer) -> None:
-        self.row, self.destination_key, self.started, self.answer = row, destination_key, started, answer
+    def __init__(self, row: ManifestRow, destination_key: str, listed: dict, started: float) -> None:
+        self.row, self.destination_key, self.listed, self.started = row, destination_key, listed, started
+        self.answer = None
 
 
 class Interrupted(CopyError):
@@ -147,6 +149,11 @@ def _copy_answer(response: dict) -> dict:
 
 def _in_answer(verdict: str) -> str:
     return f"{verdict} in the copy's response"
+
+
+def _copied(verified: str, source: dict) -> tuple[str, str, int]:
+    """The outcome of a verified CopyObject of ``source``: status, message, bytes."""
+    return SUCCEEDED, f"CopyObject; verified {verified}", source["ContentLength"]
 
 
 def _temporary(failure: BaseException) -> bool:
@@ -267,7 +274,7 @@ class ObjectCopier:
             return False
         if self._is_own_destination(row, destination_key):
             return False
-        sent = SentCopy(row, destination_key, time.monotonic(), None)
+        sent = SentCopy(row, destination_key, listed, time.monotonic())
 
         def answered(answer) -> None:
             sent.answer = answer  # may come before ``send`` returns (a ``before-send`` handler's answer)
@@ -277,16 +284,23 @@ class ObjectCopier:
                                                                        {"IfNoneMatch": "*"}), answered)
         return True
 
-    def settled(self, sent: SentCopy) -> bool:
-        """Whether ``copy(sent.row, sent)`` finishes the row without another request (so without waiting): the
-        CopyObject succeeded and its answer's ETag or checksum verifies the copy, or shows it wrong."""
+    def settled(self, sent: SentCopy) -> CopyResult | None:
+        """The row's result when its answer settles it without another request (so without waiting): the
+        CopyObject succeeded and its answer's ETag or checksum verifies the copy. None when ``copy(sent.row,
+        sent)`` must take the row over (a failure, an answer that cannot decide, or one that shows the copy
+        wrong, which ``copy`` reports)."""
         if sent.answer.exception() is not None:
-            return False
+            return None
         try:
-            return self._content_verdict(sent.row, self._listed_source(sent.row), _copy_answer(sent.answer.result()),
-                                         sent.destination_key, "CopyObject") is not None
+            verdict = self._content_verdict(sent.row, sent.listed, _copy_answer(sent.answer.result()),
+                                            sent.destination_key, "CopyObject")
         except CopyError:
-            return True
+            return None
+        if verdict is None:
+            return None
+        status, message, size = _copied(_in_answer(verdict), sent.listed)
+        return CopyResult(sent.row, sent.destination_key, status, message=message, bytes=size,
+                          seconds=round(time.monotonic() - sent.started, 3))
 
     def _try_again(self, error: CopyError, attempt: int, throttled: int) -> bool:
         """Whether to retry after failed ``attempt``, ``throttled`` of the failures so far being throttling:
@@ -309,7 +323,7 @@ class ObjectCopier:
         if self._is_own_destination(row, destination_key):
             raise CopyError("SameSourceAndDestination", f"{self._source_uri(row)} is its own destination; "
                             "choose another destination bucket or prefix")
-        listed = self._listed_source(row)
+        listed = sent.listed if sent else self._listed_source(row)
         if listed and self.conditional_copy:
             try:
                 return self._copy_new(row, listed, destination_key, sent)
@@ -379,12 +393,11 @@ class ObjectCopier:
             **self._copy_object_args(row, source, destination_key, condition)))
         verdict = self._content_verdict(row, source, answer, destination_key, "CopyObject")
         if verdict:
-            verified = _in_answer(verdict)
-        else:
-            if source.get("Listed"):
-                source = self.head_source(row)
-            verified = self._verify(row, source, destination_key, "CopyObject", answer)
-        return SUCCEEDED, f"CopyObject; verified {verified}", source["ContentLength"]
+            return _copied(_in_answer(verdict), source)
+        undecided = None  # the answer, when a source with more to compare may yet decide it
+        if source.get("Listed"):
+            source, undecided = self.head_source(row), answer
+        return _copied(self._verify(row, source, destination_key, "CopyObject", undecided), source)
 
     def head_source(self, row: ManifestRow) -> dict:
         """HEAD the source object (with checksums); a missing bucket or key raises a ``CopyError`` naming it."""

@@ -49,14 +49,12 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
         nonlocal in_flight
         while in_flight > until:
             done = finished.get()
-            if not isinstance(done, SentCopy):
-                on_result(done.result())
-                in_flight -= 1
-            elif copier.settled(done):
-                on_result(copier.copy(done.row, done))
-                in_flight -= 1
-            else:
+            result = copier.settled(done) if isinstance(done, SentCopy) else done.result()
+            if result is None:
                 object_pool.submit(copier.copy, done.row, done).add_done_callback(finished.put)
+            else:
+                on_result(result)
+                in_flight -= 1
 
     try:
         for row in rows:
