@@ -9,6 +9,7 @@ classification for the report, and control of the upload id for resuming after a
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import queue
@@ -494,15 +495,17 @@ class ObjectCopier:
 
     def _copy_object_args(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> dict:
         """The arguments of the CopyObject that copies ``row`` to ``destination_key`` on ``condition``."""
-        args = {
-            "Bucket": self.options.destination_bucket, "Key": destination_key, "CopySource": self._copy_source(row),
-            "CopySourceIfMatch": source["ETag"], "MetadataDirective": "COPY",
-            "TaggingDirective": "COPY" if self.options.copy_tags else "REPLACE",
-            **self._object_args(), **self._owner_and_payer_args(), **self._source_owner_args(), **condition,
-        }
-        if self.options.copy_annotations:
-            args["AnnotationDirective"] = "COPY"
-        return args
+        return {"Bucket": self.options.destination_bucket, "Key": destination_key, "CopySource": self._copy_source(row),
+                "CopySourceIfMatch": source["ETag"], **self._copy_object_options, **condition}
+
+    @functools.cached_property
+    def _copy_object_options(self) -> dict:
+        """What the options add to every CopyObject: directives, the new object's settings, owners and payer
+        (made once: the options do not change)."""
+        options = self.options
+        return {"MetadataDirective": "COPY", "TaggingDirective": "COPY" if options.copy_tags else "REPLACE",
+                **self._object_args(), **self._owner_and_payer_args(), **self._source_owner_args(),
+                **({"AnnotationDirective": "COPY"} if options.copy_annotations else {})}
 
     def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
         """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done."""

@@ -94,11 +94,14 @@ class CopyOptions:
         if not source_key.startswith(self.source_prefix):
             raise KeyRewriteError(f"key is not under the source prefix {self.source_prefix!r}")
         relative = source_key[len(self.source_prefix):]
-        if relative.startswith("/") or any(segment in (".", "..") for segment in relative.split("/")):
+        # ("/." is where a "." or ".." segment starts: most keys have none, and need no split)
+        if relative.startswith("/") or "/." in f"/{relative}" and any(segment in (".", "..")
+                                                                      for segment in relative.split("/")):
             raise KeyRewriteError(f"the key's part after the source prefix, {relative[:100]!r}, starts with '/' or "
                                   "holds a '.' or '..' segment, which could resolve outside the destination prefix")
         key = self.destination_prefix + relative
-        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        # (no key of up to a quarter of the limit in characters can pass it: UTF-8 takes at most 4 bytes a character)
+        if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
             raise KeyRewriteError(
                 f"destination key would be {len(key.encode('utf-8'))} bytes after the prefix rewrite, "
                 f"over S3's {MAX_KEY_BYTES}-byte limit"
