@@ -95,6 +95,26 @@ def test_requests_sent_and_not_refused_got_through_though_none_has_succeeded_yet
     assert limiter.rate == pytest.approx(0.5 * got_through, rel=0.01) and limiter.decreases == 1
 
 
+def test_after_a_decrease_only_the_turns_taken_since_count_as_sent():
+    """The turns taken at the higher limit before a decrease do not hold the next limit up while S3 goes on refusing
+    every request (workers sharing a prefix: a small object's copy ran out of throttled attempts meanwhile)."""
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
+    clock.now = 1.0
+    for _ in range(800):  # 400 turns per second for 2 s, none answered yet
+        clock.now += 1 / 400
+        assert limiter.reserve() == 0
+    _burst(limiter)
+    lowered = limiter.rate
+    assert lowered == pytest.approx(0.5 * (800 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.01)
+    while clock.now < 4.0:  # a second at that limit, every request refused
+        clock.now += 0.001
+        if limiter.reserve() == 0:
+            limiter.throttled()
+    # nothing got through since the decrease (the 2 s of turns would have said 397 per second)
+    assert limiter.rate < lowered / 2 and limiter.decreases > 1
+
+
 def test_throttled_before_anything_got_through_counts_half_the_throttles_and_stops_at_the_floor():
     clock = Clock()
     limiter = AimdRate(decrease=0.5, floor=0.1, cooldown=0.5, window=1.0, clock=clock)

@@ -15,6 +15,7 @@ their turn rather than sleeping through a backoff (``ObjectCopier``'s ``paced``)
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -52,9 +53,9 @@ class AimdRate:
     ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds,
     and at least ``_MIN_THROTTLES``, were throttles (at most once per ``cooldown`` seconds): to ``decrease``
     times the rate that got through in that window (successes, or the turns taken in the last ``_SENT_SPAN``
-    seconds less the throttles if more: a part copy succeeds seconds after S3 took it; when neither, half the rate of throttles: at most that much got
-    through), if that is lower, never under ``floor``. At S3's ceiling the successes stay at the
-    ceiling while throttles go on, so a second decrease does not compound the first. The tolerance keeps a few
+    seconds, since the last decrease, less the throttles if more: a part copy succeeds seconds after S3 took it;
+    when neither, half the rate of throttles: at most that much got through), if that is lower, never under
+    ``floor``. At S3's ceiling the successes stay at the ceiling while throttles go on, so a second decrease does not compound the first. The tolerance keeps a few
     throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py`` injects) from
     lowering the limit again and again, since fewer requests do not make them fewer; at S3's ceiling the
     throttles soon pass it. Each success raises the limit by ``growth`` times the limit set at the last
@@ -143,9 +144,15 @@ class AimdRate:
                 return  # the same burst of throttles, or too few to say S3 is at its ceiling
             span = min(self.window, now - self._first_answer) or self.window
             # Requests sent and not refused got through too: a part copy's success comes seconds later, and a
-            # throttle may come later than ``window`` after its request was sent (a busy server).
-            sent_span = min(self._SENT_SPAN, now - self._sent[0]) if self._sent else 0.0
-            sent_through = (len(self._sent) - len(self._span_throttles)) / sent_span if sent_span else 0.0
+            # throttle may come later than ``window`` after its request was sent (a busy server). Only those since
+            # the last decrease: the turns taken before it, at the higher limit, kept the next limit from coming
+            # down for up to ``_SENT_SPAN`` while S3 went on refusing most requests, and a small object's copy then
+            # ran out of throttled attempts (workers sharing a prefix).
+            since = max(now - self._SENT_SPAN, self._last_decrease)
+            sent = len(self._sent) - bisect.bisect_right(self._sent, since)
+            refused = len(self._span_throttles) - bisect.bisect_right(self._span_throttles, since)
+            sent_span = now - self._sent[-sent] if sent else 0.0
+            sent_through = (sent - refused) / sent_span if sent_span else 0.0
             got_through = max(successes / span, sent_through)
             got_through = got_through or throttles / 2 / span
             lowered = max(self.floor, min(self._turns.rate, self.decrease * got_through))
