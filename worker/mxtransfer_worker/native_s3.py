@@ -101,6 +101,8 @@ def xml_text(raw: bytes) -> str:
     answers with regular expressions, cheaper than an XML parser): entities and character references resolved."""
     if b"&" not in raw:
         return raw.decode()
+    if raw.count(b"&") == raw.count(b"&quot;"):  # an ETag's quotes, the usual entities (unescape took 1.4 µs)
+        return raw.decode().replace("&quot;", '"')
     if b"&#" in raw:  # character references: the XML parser's own rules
         return ElementTree.fromstring(b"<t>" + raw + b"</t>").text or ""
     return unescape(raw.decode(), {"&quot;": '"', "&apos;": "'"})
