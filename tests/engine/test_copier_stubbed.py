@@ -16,7 +16,9 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from mxtransfer_worker.copier import FAILED, SKIPPED, SUCCEEDED, ObjectCopier
+from mxtransfer_worker.copier import (FAILED, MAX_BACKOFF_SECONDS, PACED_BACKOFF_SECONDS, SKIPPED, SUCCEEDED,
+                                      ObjectCopier)
+from mxtransfer_worker.errors import CopyError
 from mxtransfer_worker.manifest import ManifestRow
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
@@ -251,3 +253,17 @@ def test_destination_checksum_mismatch_fails_verification(client):
         result = copy(client, options(max_attempts=1))
     assert (result.status, result.error_code) == (FAILED, "VerificationFailed")
     assert "CRC64NVME checksum differs" in result.message
+
+
+def test_paced_throttled_attempts_retry_at_once_then_back_off_for_about_a_minute(client, monkeypatch):
+    """Paced (a shard run's governor), the first throttled retries wait only for their turn; from ``max_attempts``
+    on they back off, so an object throttled at every turn of a governor still above S3's rate does not run out of
+    its throttled attempts in half a second."""
+    monkeypatch.setattr("mxtransfer_worker.copier.random.uniform", lambda low, high: high)
+    with ThreadPoolExecutor(1) as parts:
+        copier = ObjectCopier(client, options(max_attempts=4, throttled_attempts=12), parts, paced=True)
+        slow_down = CopyError("SlowDown", "copy: SlowDown", temporary=True)
+        waits = [copier._backoff(attempt, slow_down) for attempt in range(1, 16)]
+        assert copier._backoff(1, CopyError("InternalError", "copy: InternalError", temporary=True)) == 0.0  # base 0
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == PACED_BACKOFF_SECONDS
+    assert waits == sorted(waits) and max(waits) == MAX_BACKOFF_SECONDS and 50 < sum(waits) < 150

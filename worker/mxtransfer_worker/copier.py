@@ -37,6 +37,8 @@ SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
 INTERRUPTED = "Interrupted"
 #: The longest sleep before a retry.
 MAX_BACKOFF_SECONDS = 20.0
+#: The first backoff of a paced object's throttled attempts beyond ``max_attempts`` (``ObjectCopier._backoff``).
+PACED_BACKOFF_SECONDS = 0.1
 #: Seconds between checks of the stop signal while parts are in flight.
 _POLL_SECONDS = 1.0
 
@@ -313,9 +315,17 @@ class ObjectCopier:
 
     def _backoff(self, attempt: int, error: CopyError) -> float:
         """Seconds to wait before retry ``attempt + 1`` after ``error``: exponential backoff with full jitter, at
-        most ``MAX_BACKOFF_SECONDS``; none after throttling when the requests are ``paced``."""
+        most ``MAX_BACKOFF_SECONDS``. After throttling when the requests are ``paced``: none before attempt
+        ``max_attempts``, then one from ``PACED_BACKOFF_SECONDS`` up. The governor's turns alone come every few
+        ms while its limit is still above S3's rate (a worker's start, when it spent the prefix's burst), and an
+        object throttled at each of them ran out of its throttled attempts in half a second (fleet-one-prefix
+        at one worker: 1-3 of 8,000 rows failed with SlowDown at 0.5-0.8 s); with this the attempts last about a
+        minute, as without pacing."""
         if self.paced and error.code in THROTTLING_CODES:
-            return 0.0
+            beyond = attempt - self.options.max_attempts
+            if beyond < 0:
+                return 0.0
+            return random.uniform(0, min(MAX_BACKOFF_SECONDS, PACED_BACKOFF_SECONDS * 2 ** beyond))
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1)))
 
     # -- one attempt -----------------------------------------------------------------------------------------

@@ -50,19 +50,19 @@ class AimdRate:
     """A limit on the rate of requests (per second), none until S3 throttles; ``acquire`` waits for a request's
     turn, paced at the limit.
 
-    ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds,
-    and at least ``_MIN_THROTTLES``, were throttles (at most once per ``cooldown`` seconds): to ``decrease``
-    times the rate that got through in that window (successes, or the turns taken in the last ``_SENT_SPAN``
-    seconds, since the last decrease, less the throttles if more: a part copy succeeds seconds after S3 took it;
-    when neither, half the rate of throttles: at most that much got through), if that is lower, never under
-    ``floor``. At S3's ceiling the successes stay at the ceiling while throttles go on, so a second decrease does not compound the first. The tolerance keeps a few
-    throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py`` injects) from
-    lowering the limit again and again, since fewer requests do not make them fewer; at S3's ceiling the
-    throttles soon pass it. Each success raises the limit by ``growth`` times the limit set at the last
+    ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds, and
+    at least ``_MIN_THROTTLES``, were throttles (at most once per ``cooldown`` seconds): to ``decrease`` times the
+    rate that got through in that window (successes, or the turns taken in the last ``_SENT_SPAN`` seconds, since
+    the last decrease, less the throttles if more: a part copy succeeds seconds after S3 took it; when neither, half
+    the rate of throttles: at most that much got through), if that is lower, never under ``floor``. At S3's ceiling
+    the successes stay at the ceiling while throttles go on, so a second decrease does not compound the first. The
+    tolerance keeps a few throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py``
+    injects) from lowering the limit again and again, since fewer requests do not make them fewer; at S3's ceiling
+    the throttles soon pass it. Each success raises the limit by ``growth`` times the limit set at the last
     decrease, plus ``_STEP``, per second of successes at the limit (so by less when fewer requests are sent), a
-    growth that doubles for every ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit
-    is lifted: it settles just under S3's ceiling and is gone soon after S3 stops throttling (e.g. when the
-    other workers on the prefix are done)."""
+    growth that doubles for every ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit is
+    lifted: it settles just under S3's ceiling and is gone soon after S3 stops throttling (e.g. when the other
+    workers on the prefix are done)."""
 
     #: Cooldowns without a throttle after which the limit is lifted: a worker whose share of a prefix was small
     #: (the others sent more) would otherwise climb back for seconds once the others are done.
