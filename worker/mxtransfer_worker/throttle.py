@@ -92,7 +92,8 @@ class AimdRate:
         self._turns = Turns(math.inf, self._CATCH_UP)
         self._rate_at_decrease = math.inf
         self._last_decrease = self._last_throttle = -math.inf
-        #: When the turns of the last ``window`` seconds were taken, and their answers came: successes, throttles.
+        #: When the turns of the last ``_SENT_SPAN`` seconds were taken, and when the answers of the last ``window``
+        #: seconds came: successes and throttles.
         self._sent: deque[float] = deque()
         self._successes: deque[float] = deque()
         self._throttles: deque[float] = deque()
