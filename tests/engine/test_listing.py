@@ -7,6 +7,7 @@ import os
 import sys
 
 import pytest
+from awscrt.exceptions import AwsCrtError
 
 from mxtransfer_worker.inventory import ListingCounts, ObjectFilter, select_listed
 from mxtransfer_worker.listing import ListingError, ParallelLister, list_prefix
@@ -142,6 +143,17 @@ def test_answers_are_read_as_xml_and_decoded_as_botocore_does(s3, encoding, key,
     assert [(item.key, item.size, item.etag, item.last_modified.isoformat()) for item in page.objects] == [
         (expected_key, 12, '"8a39"', "2026-11-26T04:50:10+00:00"), ("z", 0, '"e"', "2026-11-26T04:50:11+00:00")]
     assert (page.prefixes, page.token) == ([expected_prefix], "1u+Gc/x=")
+
+
+def test_a_throttle_that_outlasts_awscrts_retries_is_named_as_s3_names_it(s3):
+    """awscrt gives up on a throttled page with an error of its own naming: the listing's error says S3's
+    SlowDown, and it is temporary (a later attempt may list it); other awscrt errors keep their name."""
+    lister = ParallelLister(s3, 1)
+    with pytest.raises(ListingError, match=r"^cannot list s3://b/p/: SlowDown: AWS_ERROR_S3_SLOW_DOWN") as raised:
+        lister._page(S3Uri("b", "p/"), AwsCrtError(14342, "AWS_ERROR_S3_SLOW_DOWN", "Response code indicates throttling"))
+    assert not raised.value.permanent
+    with pytest.raises(ListingError, match=r"^cannot list s3://b/p/: AWS_IO_SOCKET_CLOSED: closed"):
+        lister._page(S3Uri("b", "p/"), AwsCrtError(1051, "AWS_IO_SOCKET_CLOSED", "closed"))
 
 
 def test_an_answer_that_is_not_a_listing_is_an_error(s3):

@@ -55,7 +55,6 @@ OPERATIONS = {"copy_object": "CopyObject", "upload_part_copy": "UploadPartCopy"}
 #: A 200 answer to these may still carry an ``<Error>`` body (S3 failed after sending the status line).
 _ERROR_ROOT = b"<Error>"
 #: awscrt's error for a 503 SlowDown answer.
-_CRT_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
 #: The leaf elements of a success answer's result (``<ETag>&quot;9b2c...&quot;</ETag>``...).
 _LEAF = re.compile(rb"<([A-Za-z0-9]+)>([^<]*)</\1>")
 #: Characters ``quote`` never changes, and those with ``/`` (safe in a path).
@@ -216,11 +215,10 @@ class CrtCopyClient:
         if self._deadlines.expired(answer):
             raise ReadTimeoutError(endpoint_url=f"{operation.name} to {self._native.host}")
         error = awscrt.exceptions.from_code(error_code)
-        if isinstance(error, AwsCrtError) and error.name == _CRT_SLOW_DOWN:
-            # S3's throttle, not a broken connection: the request governor slows down and the engine retries
-            # the object as it does for SlowDown
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": f"{error.name}: {error.message}"},
-                               "ResponseMetadata": {"HTTPStatusCode": 503}}, operation.name)
+        # S3's throttle, not a broken connection: the request governor slows down and the engine retries the
+        # object as it does for SlowDown
+        if throttle := self._native.slow_down(error, operation.name):
+            raise throttle
         if isinstance(error, AwsCrtError):
             raise HTTPClientError(error=f"{operation.name}: {error.name}: {error.message}")
         raise error

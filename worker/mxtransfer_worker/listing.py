@@ -191,6 +191,8 @@ class ParallelLister:
         if isinstance(outcome, S3ResponseError):
             raise listing_error(self._native.client_error(_OPERATION, outcome.status_code, outcome.headers or [],
                                                           outcome.body or b""), location)
+        if throttle := self._native.slow_down(outcome, _OPERATION):
+            raise listing_error(throttle, location)
         if isinstance(outcome, BaseException):
             message = f"{outcome.name}: {outcome.message}" if isinstance(outcome, AwsCrtError) else repr(outcome)
             raise ListingError(f"cannot list {location}: {message}")

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import unescape
 
 from awscrt.auth import AwsCredentialsProvider
+from awscrt.exceptions import AwsCrtError
 from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
 from awscrt.s3 import S3Client, S3RequestTlsMode, S3RetryConfig
 from botocore.awsrequest import HeadersDict
@@ -21,6 +22,8 @@ from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 #: Throughput target per connection wanted: awscrt sizes its connection pool at 10 connections per 4 Gbit/s.
 _GBPS_PER_CONNECTION = 0.4
+#: awscrt's name for an answer of S3 that asks to slow down (503 SlowDown).
+_CRT_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
 #: File descriptors left for everything but the native client's connections (manifest, reports, boto3's pool).
 _RESERVED_DESCRIPTORS = 256
 
@@ -77,6 +80,16 @@ class NativeS3:
         if not parsed.get("Error", {}).get("Code"):
             parsed.setdefault("Error", {})["Code"] = "InternalError" if status == 500 else str(status)
         return ClientError(parsed, operation_name)
+
+    @staticmethod
+    def slow_down(error: BaseException, operation_name: str) -> ClientError | None:
+        """S3's ``SlowDown`` as boto3 raises it, when ``error`` is awscrt's name for it (a throttle that outlasted
+        awscrt's own retries, or that it does not retry): the request governor and the engine's retries, and the
+        messages users read, know S3's code, not awscrt's. None for any other error."""
+        if not (isinstance(error, AwsCrtError) and error.name == _CRT_SLOW_DOWN):
+            return None
+        return ClientError({"Error": {"Code": "SlowDown", "Message": f"{error.name}: {error.message}"},
+                            "ResponseMetadata": {"HTTPStatusCode": 503}}, operation_name)
 
     def address(self, bucket: str, quoted_key: str = "") -> tuple[str, str]:
         """``(Host header, path)`` of a request for ``bucket`` (and an already URL-quoted key, if any)."""
