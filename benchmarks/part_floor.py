@@ -3,9 +3,12 @@
 Starts the emulator (the ``large`` scenario's S3-like settings, in a process of its own), creates one multipart
 upload and sends every part of the object at once (the engine's parts: ``choose_part_size``) through the engine's
 native copy client from one thread, with none of the engine's work around it (no manifest, HEADs, checkpoints,
-retries or report), twice: with new connections, then with the connections of the first round. It prints the
-wall time against the settings' limit, and the CPU seconds of this process and of the emulator: what any client
-could reach against this emulator on this machine.
+retries or report), twice: with new connections, then with the connections of the first round. Before them (on
+the prefix's full burst, as a worker finds it) the engine's own ``copy_rows`` copies the object in this process
+(paced parts, governor, HEADs, create, complete and verification; no process start-up, manifest or report,
+which the ``large`` scenario's wall time includes). Each line prints the wall time against the settings' limit,
+and the CPU seconds of this process and of the emulator: what any client could reach against this emulator on
+this machine, and how near the engine's copy comes.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ def main() -> None:
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
                        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
     from mxtransfer_worker.crt_copy import CrtCopyClient
+    from mxtransfer_worker.manifest import ManifestRow
     from mxtransfer_worker.options import CopyOptions
     from mxtransfer_worker.parts import choose_part_size
+    from mxtransfer_worker.runner import copy_rows
     from mxtransfer_worker.s3client import make_s3_client
+    from mxtransfer_worker.throttle import AimdRate, RequestGovernor
 
     size = int(args.tib * TiB)
     limit, derivation = copy_limit([("big/object", size)], S3_LIKE)
@@ -46,6 +52,16 @@ def main() -> None:
         server.call("create_bucket", "dst")
         client = make_s3_client(endpoint_url=server.url)
         etag = client.head_object(Bucket="src", Key="big/object")["ETag"]
+        governor, results = RequestGovernor(AimdRate()), []
+        governor.attach(client)  # as a worker's shard does (shard.run_shard), with its pacing
+        server_cpu, cpu, started = server.call("cpu"), _cpu(), time.monotonic()
+        copy_rows(client, [ManifestRow("src", "big/object", size=size)],
+                  CopyOptions(destination_bucket="dst", copy_annotations=False), results.append, paced=True)
+        wall = time.monotonic() - started
+        (result,) = results
+        print(f"the engine's copy_rows: {result.status} in {wall:.2f} s ({limit / wall:.0%} of the limit); client CPU"
+              f" {_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
+              f" {governor.counts()['throttled_requests']} SlowDowns; {result.message}")
         copier = CrtCopyClient(client, parts + 16)
         for label in ("new connections", "connections of the first round"):
             upload = client.create_multipart_upload(Bucket="dst", Key="big/object")["UploadId"]
