@@ -116,6 +116,16 @@ def states(cluster: AirflowCluster, run_id: str, task_id: str) -> list[str]:
     return [instances[(task_id, index)]["state"] for index in range(len(PROVIDERS))]
 
 
+def run_timeout(cluster: AirflowCluster) -> float:
+    """Seconds to wait for a run: ``TIMEOUT`` and one retry of a task (its retry delay, as the DAG sets it). Now and
+    then (3 of about 10 runs of ``make test``) Airflow 3.3 gives a running task instance a new id, the task's report
+    of its success to the execution API answers "Task Instance not found", and the task goes up for retry, which
+    then succeeds (task attempt ids and try numbers out of step: apache/airflow#73554, open). The run still has to
+    end in success, with every assertion of the test."""
+    delay = cluster.request("GET", f"/api/v2/dags/{DAG_ID}/tasks/{WAIT}")["retry_delay"]
+    return TIMEOUT + delay["days"] * 86400 + delay["seconds"]
+
+
 def log_text(cluster: AirflowCluster, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
     path = (f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
             f"?map_index={map_index}&full_content=true")
@@ -123,7 +133,7 @@ def log_text(cluster: AirflowCluster, run_id: str, task_id: str, map_index: int,
     return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1800)
 def test_a_run_in_airflow_defers_reattaches_on_clear_and_a_rerun_copies_nothing(airflow, s3):
     cluster, config, compute = airflow
     started = time.monotonic()
@@ -149,7 +159,7 @@ def test_a_run_in_airflow_defers_reattaches_on_clear_and_a_rerun_copies_nothing(
     assert [len(compute.jobs_named(transfer["job_name"])) for transfer in transfers] == [1, 1, 1]
 
     compute.release()
-    assert cluster.wait_for_run(DAG_ID, run_id, TIMEOUT)["state"] == "success", cluster.logs()
+    assert cluster.wait_for_run(DAG_ID, run_id, run_timeout(cluster))["state"] == "success", cluster.logs()
     first_run_seconds = time.monotonic() - started
     assert verify(s3, config) == (sum(EXPECTED.values()), [])
     first = summary(s3, config, run_id)
@@ -163,7 +173,7 @@ def test_a_run_in_airflow_defers_reattaches_on_clear_and_a_rerun_copies_nothing(
     cluster.request("POST", f"/api/v2/dags/{DAG_ID}/clearTaskInstances", {
         "dry_run": False, "dag_run_id": run_id, "task_ids": [COPY], "include_downstream": True,
         "only_failed": False, "reset_dag_runs": True})
-    assert cluster.wait_for_run(DAG_ID, run_id, TIMEOUT)["state"] == "success", cluster.logs()
+    assert cluster.wait_for_run(DAG_ID, run_id, run_timeout(cluster))["state"] == "success", cluster.logs()
     again = summary(s3, config, run_id)
     assert {name: (line["copied"], line["skipped"], line["failed"]) for name, line in again.items()} == {
         name: (0, count, 0) for name, count in EXPECTED.items()}
