@@ -54,7 +54,6 @@ from .native_s3 import NativeS3, xml_text
 OPERATIONS = {"copy_object": "CopyObject", "upload_part_copy": "UploadPartCopy"}
 #: A 200 answer to these may still carry an ``<Error>`` body (S3 failed after sending the status line).
 _ERROR_ROOT = b"<Error>"
-#: awscrt's error for a 503 SlowDown answer.
 #: The leaf elements of a success answer's result (``<ETag>&quot;9b2c...&quot;</ETag>``...).
 _LEAF = re.compile(rb"<([A-Za-z0-9]+)>([^<]*)</\1>")
 #: Characters ``quote`` never changes, and those with ``/`` (safe in a path).
