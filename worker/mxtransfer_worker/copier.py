@@ -659,7 +659,8 @@ class ObjectCopier:
         abandoned: ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint every
         interval."""
         have = {part["PartNumber"] for part in checkpoint.parts}
-        numbers = numbers or range(1, -(-checkpoint.source_size // checkpoint.part_size) + 1)
+        part_count = -(-checkpoint.source_size // checkpoint.part_size)
+        numbers = numbers or range(1, part_count + 1)
         pending = (part for part in part_ranges(checkpoint.source_size, checkpoint.part_size)
                    if part[0] in numbers and part[0] not in have)
         base_args = {
@@ -668,7 +669,7 @@ class ObjectCopier:
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
         most = self._parts_in_flight(checkpoint.part_size)
-        turns = self._part_turns(checkpoint, numbers)
+        turns = self._part_turns(len(numbers) / part_count)
         #: answer -> (part number, first byte, last byte, attempts, throttled attempts)
         in_flight: dict[object, tuple[int, int, int, int, int]] = {}
         retries: list[tuple[float, tuple[int, int, int, int, int]]] = []  # a heap by the time they are due
@@ -735,13 +736,12 @@ class ObjectCopier:
         return min(self.options.part_concurrency, parts_in_flight(part_size))
 
     @staticmethod
-    def _part_turns(checkpoint: Checkpoint, numbers: range) -> Turns:
-        """Turns to send the part copies of ``numbers`` at: an object's parts share one key, so one partition of
-        S3, which takes ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE_SHARE`` of that, a second's worth at
+    def _part_turns(share: float) -> Turns:
+        """Turns to send ``share`` of an object's part copies at: an object's parts share one key, so one partition
+        of S3, which takes ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE_SHARE`` of that, a second's worth at
         once; a run of the parts (``split``) gets its share. The governor still slows them further when S3
         throttles (e.g. other writers share the partition)."""
-        share = PART_RATE_SHARE * len(numbers) / -(-checkpoint.source_size // checkpoint.part_size)
-        return Turns(PREFIX_WRITE_RATE * share, burst=1.0)
+        return Turns(PREFIX_WRITE_RATE * PART_RATE_SHARE * share, burst=1.0)
 
     def _await_ends(self, in_flight: dict, finished: queue.SimpleQueue) -> None:
         """Wait, at most until the grace period ends, for the requests ``in_flight`` to end (each is put on
