@@ -92,13 +92,11 @@ class AimdRate:
         self._turns = Turns(math.inf, self._CATCH_UP)
         self._rate_at_decrease = math.inf
         self._last_decrease = self._last_throttle = -math.inf
-        #: When the turns of the last ``_SENT_SPAN`` seconds were taken, and when the answers of the last ``window``
-        #: seconds came: successes and throttles.
+        #: When the turns of the last ``_SENT_SPAN`` seconds were taken, when the successes of the last ``window``
+        #: seconds came, and when the throttles of the longer of the two came (the window's are its last ones).
         self._sent: deque[float] = deque()
         self._successes: deque[float] = deque()
         self._throttles: deque[float] = deque()
-        #: When the throttles of the last ``_SENT_SPAN`` seconds came (the turns taken then less these got through).
-        self._span_throttles: deque[float] = deque()
         self._first_answer: float | None = None
         #: How often the limit was lowered, and the lowest it went (None: never limited).
         self.decreases = 0
@@ -136,10 +134,9 @@ class AimdRate:
         with self._lock:
             now = self._clock()
             self._throttles.append(now)
-            self._span_throttles.append(now)
             self._last_throttle = now
             self._forget(now)
-            throttles, successes = len(self._throttles), len(self._successes)
+            throttles, successes = self._count_since(self._throttles, now - self.window), len(self._successes)
             if (now - self._last_decrease < self.cooldown or throttles < self._MIN_THROTTLES
                     or throttles <= self.tolerance * (throttles + successes)):
                 return  # the same burst of throttles, or too few to say S3 is at its ceiling
@@ -150,8 +147,7 @@ class AimdRate:
             # down for up to ``_SENT_SPAN`` while S3 went on refusing most requests, and a small object's copy then
             # ran out of throttled attempts (workers sharing a prefix).
             since = max(now - self._SENT_SPAN, self._last_decrease)
-            sent = len(self._sent) - bisect.bisect_right(self._sent, since)
-            refused = len(self._span_throttles) - bisect.bisect_right(self._span_throttles, since)
+            sent, refused = self._count_since(self._sent, since), self._count_since(self._throttles, since)
             sent_span = now - self._sent[-sent] if sent else 0.0
             sent_through = (sent - refused) / sent_span if sent_span else 0.0
             got_through = max(successes / span, sent_through)
@@ -178,13 +174,18 @@ class AimdRate:
                 turns.rate += (self.growth * self._rate_at_decrease * 2 ** doublings + self._STEP) / turns.rate
 
     def _forget(self, now: float) -> None:
-        """Drop the answers older than ``window`` (and note when the first came)."""
+        """Drop the turns and answers older than they are kept for (and note when the first answer came)."""
         if self._first_answer is None:
             self._first_answer = now
-        for answers, span in ((self._sent, self._SENT_SPAN), (self._span_throttles, self._SENT_SPAN),
-                              (self._successes, self.window), (self._throttles, self.window)):
+        for answers, span in ((self._sent, self._SENT_SPAN), (self._successes, self.window),
+                              (self._throttles, max(self.window, self._SENT_SPAN))):
             while answers and answers[0] <= now - span:
                 answers.popleft()
+
+    @staticmethod
+    def _count_since(times: deque[float], since: float) -> int:
+        """How many of ``times`` (in order) are later than ``since``."""
+        return len(times) - bisect.bisect_right(times, since)
 
 
 class RequestGovernor:
