@@ -7,12 +7,15 @@ import json
 import pickle
 import subprocess
 import sys
+import threading
 
 import pytest
 from botocore.exceptions import ClientError
 
+from mxtransfer_worker import manifest as manifest_module
 from mxtransfer_worker.manifest import (
     SIZES_SUFFIX,
+    Manifest,
     ManifestError,
     ManifestRow,
     ManifestStats,
@@ -382,6 +385,72 @@ def test_open_propagates_sidecar_errors_other_than_404():
 
     with pytest.raises(ClientError, match="AccessDenied"):
         list(open_manifest(Forbidden({"m.csv": b"bkt,a\n"}), "s3://bkt/m.csv"))
+
+
+class _CountingS3:
+    """Fixed objects with their ``ContentLength`` (a 404 for anything else), counting the GETs of each key and
+    keeping every body handed out; with ``together``, each GET waits for the next one before answering."""
+
+    def __init__(self, objects: dict[str, bytes], together: threading.Barrier | None = None,
+                 refused: str | None = None) -> None:
+        self.objects, self.together, self.refused = objects, together, refused
+        self.gets: dict[str, int] = {}
+        self.bodies: list[io.BytesIO] = []
+
+    def get_object(self, Bucket, Key):
+        self.gets[Key] = self.gets.get(Key, 0) + 1
+        if self.together is not None:
+            self.together.wait()
+        if Key == self.refused:
+            raise ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+                              "GetObject")
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                              "GetObject")
+        self.bodies.append(io.BytesIO(self.objects[Key]))
+        return {"Body": self.bodies[-1], "ContentLength": len(self.objects[Key])}
+
+
+@pytest.mark.parametrize("sidecar", [b"1\n2\n", None])
+def test_a_small_manifest_read_twice_is_asked_for_once(sidecar):
+    objects = {"m.csv": b"bkt,a\nbkt,b\n", **({"m.csv.sizes": sidecar} if sidecar else {})}
+    client = _CountingS3(objects)
+    manifest = Manifest(client, "s3://bkt/m.csv")
+    sizes = [1, 2] if sidecar else [None, None]
+
+    assert list(manifest.sizes()) == sizes
+    assert [(row.key, row.size) for row in manifest.rows()] == list(zip("ab", sizes))
+    assert [(row.key, row.size) for row in manifest.rows()] == list(zip("ab", sizes))
+    assert client.gets == {"m.csv": 1, "m.csv.sizes": 1}  # the missing sidecar too
+    assert all(body.closed for body in client.bodies)
+
+
+def test_a_manifest_over_the_kept_size_is_asked_for_at_each_pass(monkeypatch):
+    monkeypatch.setattr(manifest_module, "KEEP_BYTES", 3)
+    client = _CountingS3({"m.csv": b"bkt,a\nbkt,b\n", "m.csv.sizes": b"1\n2\n"})
+    manifest = Manifest(client, "s3://bkt/m.csv")
+
+    assert list(manifest.sizes()) == [1, 2]
+    assert [(row.key, row.size) for row in manifest.rows()] == [("a", 1), ("b", 2)]
+    assert client.gets == {"m.csv": 2, "m.csv.sizes": 2}
+    assert all(body.closed for body in client.bodies)  # the first pass's manifest too, which it did not read
+
+
+@pytest.mark.parametrize("first_pass", ["sizes", "rows"])
+def test_a_pass_asks_for_the_manifest_and_its_sidecar_at_once(first_pass):
+    client = _CountingS3({"m.csv": b"bkt,a\n", "m.csv.sizes": b"1\n"}, together=threading.Barrier(2, timeout=30))
+    assert list(getattr(Manifest(client, "s3://bkt/m.csv"), first_pass)())  # the barrier breaks if asked in turn
+    assert client.gets == {"m.csv": 1, "m.csv.sizes": 1}
+
+
+@pytest.mark.parametrize("refused", ["m.csv", "m.csv.sizes"])
+def test_an_error_other_than_404_propagates_and_closes_the_other_body(refused, monkeypatch):
+    monkeypatch.setattr(manifest_module, "KEEP_BYTES", 0)  # streamed bodies, left open unless closed
+    client = _CountingS3({"m.csv": b"bkt,a\n", "m.csv.sizes": b"1\n"}, refused=refused)
+    for read in (Manifest(client, "s3://bkt/m.csv").sizes, Manifest(client, "s3://bkt/m.csv").rows):
+        with pytest.raises(ClientError, match="AccessDenied"):
+            list(read())
+    assert len(client.bodies) == 2 and all(body.closed for body in client.bodies)
 
 
 @pytest.mark.parametrize("uri", ["bkt/m.csv", "s3://bkt", "s3://bkt/"])

@@ -36,6 +36,7 @@ import json
 import re
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Iterable, Iterator, TextIO
 from urllib.parse import quote_plus, unquote_plus
@@ -47,6 +48,9 @@ from .s3uri import S3Uri
 #: Suffix of the sizes sidecar object: ``s3://b/m.csv`` has its sizes in ``s3://b/m.csv.sizes``.
 SIZES_SUFFIX = ".sizes"
 
+#: Manifests and sidecars of at most this many bytes are read whole at their first request and kept for the next
+#: passes (``Manifest``); larger ones are streamed at each pass, so no long manifest sits in memory.
+KEEP_BYTES = 8 * 1024 * 1024
 #: Manifest (and sidecar) lines written at once.
 _WRITE_BATCH = 1000
 #: In-memory part of the spooled temporary files behind ``upload_manifest``; beyond it they spill to disk.
@@ -208,31 +212,91 @@ def open_manifest(client, uri: str) -> Iterator[ManifestRow]:
     A sidecar that answers 404 means unknown sizes. Note that S3 answers 403, not 404, for a missing object
     when the caller lacks ``s3:ListBucket``: that error propagates, so grant ListBucket on the manifest bucket.
     """
-    location = _parse_uri(uri)
-    name = f"manifest {uri}"
-    with contextlib.ExitStack() as stack:
-        lines = stack.enter_context(_open_text(client, location, name))
-        try:
-            sizes = stack.enter_context(_open_text(client, _sidecar(location), name + SIZES_SUFFIX))
-        except ManifestError:
-            sizes = None
-        yield from read_manifest(lines, sizes, name=name)
+    yield from Manifest(client, uri).rows()
 
 
 def manifest_sizes(client, uri: str) -> Iterator[int | None]:
     """The sizes of the rows of the manifest at ``uri``, in order: from its sidecar alone when it has one (a
     cheaper pass than ``open_manifest``'s, which also reads and decodes every row), else from its rows (None for
     unknown sizes). Whether the sidecar matches the manifest row for row is checked by ``open_manifest``."""
-    location = _parse_uri(uri)
-    name = f"manifest {uri}"
-    try:
-        sizes = _open_text(client, _sidecar(location), name + SIZES_SUFFIX)
-    except ManifestError:
-        yield from (row.size for row in open_manifest(client, uri))
-        return
-    with sizes:
-        for line, fields in _records(sizes, name + SIZES_SUFFIX):
-            yield _size_record(line, fields, name + SIZES_SUFFIX)[0]
+    yield from Manifest(client, uri).sizes()
+
+
+class Manifest:
+    """The manifest at ``uri`` and its sizes sidecar, for reading more than once (a shard's plan reads the sizes,
+    then its copy the rows): ``rows()`` as ``open_manifest``, ``sizes()`` as ``manifest_sizes``. Each pass asks for
+    the two objects at once, and an object of at most ``KEEP_BYTES`` (or a missing one) is kept from its first
+    answer, so a small manifest costs one request's wait in all instead of one per object and pass."""
+
+    def __init__(self, client, uri: str) -> None:
+        self._client = client
+        self.location = _parse_uri(uri)
+        self.name = f"manifest {uri}"
+        self._sidecar = _sidecar(self.location)
+        #: The bodies read whole, and the errors of the missing objects, by location.
+        self._kept: dict[S3Uri, bytes | ManifestError] = {}
+
+    def rows(self) -> Iterator[ManifestRow]:
+        """The manifest's rows, with sizes from its sidecar when there is one."""
+        manifest, sidecar = self._fetch(self.location, self._sidecar)
+        yield from self._rows(manifest, sidecar)
+
+    def sizes(self) -> Iterator[int | None]:
+        """The rows' sizes: from the sidecar alone when there is one, else from the rows (None for unknown)."""
+        sidecar, manifest = self._fetch(self._sidecar, self.location)
+        if isinstance(sidecar, ManifestError):
+            yield from (row.size for row in self._rows(manifest, sidecar))
+            return
+        if not isinstance(manifest, ManifestError):
+            manifest.close()  # the rows' pass asks again if it was not kept
+        source = self.name + SIZES_SUFFIX
+        with _text(sidecar) as sizes:
+            for line, fields in _records(sizes, source):
+                yield _size_record(line, fields, source)[0]
+
+    def _rows(self, manifest: IO[bytes] | ManifestError, sidecar: IO[bytes] | ManifestError) -> Iterator[ManifestRow]:
+        with contextlib.ExitStack() as stack:
+            sizes = None if isinstance(sidecar, ManifestError) else stack.enter_context(_text(sidecar))
+            if isinstance(manifest, ManifestError):
+                raise manifest
+            lines = stack.enter_context(_text(manifest))
+            yield from read_manifest(lines, sizes, name=self.name)
+
+    def _fetch(self, *locations: S3Uri) -> list[IO[bytes] | ManifestError]:
+        """For each of ``locations``, its body or the ManifestError saying it is missing: the kept ones from
+        memory, the others asked for at once (a thread each: botocore's calls block)."""
+        asked = [location for location in locations if location not in self._kept]
+        answers = {}
+        if asked:
+            with ThreadPoolExecutor(len(asked), thread_name_prefix="mxtransfer-manifest") as pool:
+                futures = [pool.submit(self._get, location) for location in asked]
+            failure = next((future.exception() for future in futures if future.exception()), None)
+            if failure is not None:
+                for future in futures:
+                    if not future.exception() and not isinstance(future.result(), ManifestError):
+                        future.result().close()
+                raise failure
+            answers = dict(zip(asked, (future.result() for future in futures)))
+        return [answers[location] if location in answers else self._kept_body(location) for location in locations]
+
+    def _get(self, location: S3Uri) -> IO[bytes] | ManifestError:
+        """``location``'s body (kept, and read from memory, when it has at most ``KEEP_BYTES``), or the
+        ManifestError saying it is missing (kept too)."""
+        source = self.name + (SIZES_SUFFIX if location == self._sidecar else "")
+        try:
+            answer = _get_object(self._client, location, source)
+        except ManifestError as missing:
+            self._kept[location] = missing
+            return missing
+        if answer.get("ContentLength", KEEP_BYTES + 1) > KEEP_BYTES:
+            return answer["Body"]
+        with contextlib.closing(answer["Body"]) as body:
+            self._kept[location] = body.read()
+        return self._kept_body(location)
+
+    def _kept_body(self, location: S3Uri) -> io.BytesIO | ManifestError:
+        kept = self._kept[location]
+        return kept if isinstance(kept, ManifestError) else io.BytesIO(kept)
 
 
 def upload_manifest(client, rows: Iterable[ManifestRow], uri: str) -> ManifestStats:
@@ -426,10 +490,10 @@ def _sidecar(location: S3Uri) -> S3Uri:
     return S3Uri(location.bucket, location.key + SIZES_SUFFIX)
 
 
-def _get_body(client, location: S3Uri, source: str):
-    """The streaming body of an S3 object; ManifestError naming it and the S3 error code when it is missing."""
+def _get_object(client, location: S3Uri, source: str) -> dict:
+    """GetObject's answer; ManifestError naming the object and the S3 error code when it is missing."""
     try:
-        return client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        return client.get_object(Bucket=location.bucket, Key=location.key)
     except ClientError as error:
         if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
             raise
@@ -437,9 +501,19 @@ def _get_body(client, location: S3Uri, source: str):
         raise ManifestError(f"cannot read {location}: {code}", source) from None
 
 
+def _get_body(client, location: S3Uri, source: str):
+    """The streaming body of an S3 object; ManifestError naming it and the S3 error code when it is missing."""
+    return _get_object(client, location, source)["Body"]
+
+
+def _text(body: IO[bytes]) -> TextIO:
+    """A body as UTF-8 text, decoded incrementally, line endings kept for the CSV reader."""
+    return io.TextIOWrapper(body, encoding="utf-8", newline="")
+
+
 def _open_text(client, location: S3Uri, source: str) -> TextIO:
-    """An S3 object's body as UTF-8 text, decoded incrementally, line endings kept for the CSV reader."""
-    return io.TextIOWrapper(_get_body(client, location, source), encoding="utf-8", newline="")
+    """An S3 object's body as UTF-8 text (``_text``)."""
+    return _text(_get_body(client, location, source))
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import time
 
 from .checkpoints import CheckpointStore
 from .copier import INTERRUPTED, StopSignal
-from .manifest import manifest_sizes, open_manifest
+from .manifest import Manifest
 from .options import CopyOptions
 from .report import ShardReport
 from .runner import copy_rows
@@ -32,8 +32,8 @@ def run_shard(client, manifest_uri: str, options: CopyOptions, report_uri: str, 
     resumes them. When ``stop`` is requested the run ends early and uploads a partial report (``partial`` true
     in the summary): the rows not done are left for the next attempt. While it runs, the shard's summary so far
     is written every ``PROGRESS_SECONDS`` (at the next finished row), for the sensor's progress lines."""
-    work = shard_work(lambda: open_manifest(client, manifest_uri), shard_index, shard_count, **planning(options),
-                      sizes=lambda: manifest_sizes(client, manifest_uri))
+    manifest = Manifest(client, manifest_uri)
+    work = shard_work(manifest.rows, shard_index, shard_count, **planning(options), sizes=manifest.sizes)
     slices: list[PartSlice] = []
 
     def rows():
