@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import re
+import threading
 
 from mxtransfer_worker.cli import main as worker_main
 from mxtransfer_worker.copier import FAILED, SUCCEEDED, CopyResult
@@ -163,3 +164,32 @@ def test_a_shard_reports_rows_read_back_as_recorded_whatever_their_keys_and_mess
          "message": "copy s3://src/a: no, not allowed", "bytes": "0", "seconds": "1.5"},
     ]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", row["finished_at"]) for row in rows)
+
+
+class _Together:
+    """An S3 client whose CSV upload and summary PUT each wait for the other before answering (a barrier that
+    breaks if they are sent one after the other), keeping what they wrote."""
+
+    def __init__(self):
+        self.together = threading.Barrier(2, timeout=30)
+        self.written = {}
+
+    def upload_fileobj(self, fileobj, bucket, key, ExtraArgs):
+        self.together.wait()
+        self.written[key] = fileobj.read()
+
+    def put_object(self, Bucket, Key, Body, ContentType):
+        self.together.wait()
+        self.written[Key] = Body
+
+
+def test_a_shard_report_writes_its_csv_and_summary_at_once():
+    client = _Together()
+    report = ShardReport(2, 3)
+    report.add(CopyResult(ManifestRow("src", "a.mxf", None, 5, 1), "a.mxf", SUCCEEDED, "", "CopyObject", 5, 0.02))
+
+    assert report.upload(client, "s3://reports/r/") == ("s3://reports/r/shard-00002-of-00003.csv",
+                                                        "s3://reports/r/shard-00002-of-00003.json")
+    report.close()
+    assert client.written["r/shard-00002-of-00003.csv"].decode().splitlines()[1].startswith("1,src,a.mxf,,a.mxf,")
+    assert json.loads(client.written["r/shard-00002-of-00003.json"])["succeeded"] == 1

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -123,14 +124,16 @@ class ShardReport:
         }
 
     def upload(self, client, report_uri: str) -> tuple[str, str]:
-        """Write the CSV and the JSON summary under ``report_uri``; returns their URIs."""
+        """Write the CSV and the JSON summary under ``report_uri``, both at once; returns their URIs."""
         csv_name, json_name = report_names(self.shard_index, self.shard_count)
         prefix = S3Uri.parse(report_uri)
         csv_uri, json_uri = prefix.join(csv_name), prefix.join(json_name)
         self._text.flush()
         self._file.seek(0)
-        client.upload_fileobj(self._file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
-        self._put_summary(client, json_uri, self.summary())
+        with ThreadPoolExecutor(1, thread_name_prefix="mxtransfer-report") as pool:
+            summary = pool.submit(self._put_summary, client, json_uri, self.summary())
+            client.upload_fileobj(self._file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
+        summary.result()
         return str(csv_uri), str(json_uri)
 
     def publish_progress(self, client, report_uri: str) -> None:
