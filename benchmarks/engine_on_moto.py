@@ -14,6 +14,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
 from boto3.s3.transfer import TransferConfig
 
 from mxtransfer_worker.manifest import ManifestRow
@@ -52,6 +53,9 @@ def _timed(label: str, objects: int, total_bytes: int, work) -> None:
 def main() -> None:
     server, endpoint = _start_moto()
     client = make_s3_client(max_pool_connections=2 * CONCURRENCY + 4, endpoint_url=endpoint)
+    # boto3's managed copy() is a method of boto3's clients only (the engine's is botocore's)
+    boto3_client = make_s3_client(max_pool_connections=2 * CONCURRENCY + 4, endpoint_url=endpoint,
+                                  session=boto3.session.Session())
     for bucket in ("bench-src", "bench-dst-engine", "bench-dst-boto3"):
         client.create_bucket(Bucket=bucket)
     keys = [f"small/{i:05d}.bin" for i in range(OBJECTS)]
@@ -72,8 +76,8 @@ def main() -> None:
 
     def managed_copy(bucket: str, key_list: list[str]) -> None:
         with ThreadPoolExecutor(CONCURRENCY if len(key_list) > 1 else 1) as pool:
-            list(pool.map(lambda key: client.copy({"Bucket": "bench-src", "Key": key}, bucket, key,
-                                                  Config=transfer_config), key_list))
+            list(pool.map(lambda key: boto3_client.copy({"Bucket": "bench-src", "Key": key}, bucket, key,
+                                                        Config=transfer_config), key_list))
 
     print(f"moto server {endpoint}; concurrency {CONCURRENCY}; CPUs {os.cpu_count()}")
     _timed("mxtransfer engine: 1,000 x 64 KiB (CopyObject)", OBJECTS, OBJECTS * OBJECT_BYTES,

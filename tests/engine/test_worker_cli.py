@@ -6,12 +6,17 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 
 from mxtransfer_worker.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_ROWS_FAILED, main
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.parts import MiB
+from mxtransfer_worker.s3client import MULTIPART_THRESHOLD, upload
 
 ODD = ["a b+c%d#e?f", "ünï/cødé/🎞.mov", "quote\"comma,.txt"]
 
@@ -91,3 +96,26 @@ def test_shard_index_defaults_to_the_batch_array_index(monkeypatch):
     args = _parser().parse_args(["copy", "--manifest", "s3://b/m", "--destination", "s3://d/", "--report",
                                  "s3://r/", "--shard-count", "4"])
     assert (args.shard_index, args.shard_count) == (3, 4)
+
+
+def test_the_copy_path_imports_neither_boto3_nor_s3transfer():
+    """They cost every worker ~0.03 s of start-up: the client is botocore's, and s3transfer is imported only for
+    an upload in parts (``s3client.upload``) or refreshable credentials (``native_s3``)."""
+    script = ("import sys, mxtransfer_worker.cli as cli; cli.make_s3_client(); "
+              "print(sorted({name.split('.')[0] for name in sys.modules} & {'boto3', 's3transfer'}))")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                                    "AWS_DEFAULT_REGION": "us-east-1"})
+    assert completed.stdout.strip() == "[]", completed.stderr
+
+
+@pytest.mark.parametrize("size", [3, MULTIPART_THRESHOLD + 1])
+def test_upload_sends_a_small_file_whole_and_a_large_one_in_parts(s3, make_bucket, size):
+    bucket = make_bucket("up")
+    data = os.urandom(size)
+    with tempfile.TemporaryFile() as file:
+        file.write(data)  # left at its end: upload starts from the beginning
+        upload(s3, file, bucket, "k", ContentType="text/csv")
+    got = s3.get_object(Bucket=bucket, Key="k")
+    assert (got["Body"].read(), got["ContentType"]) == (data, "text/csv")
+    assert got["ETag"].endswith('-2"') == (size > MULTIPART_THRESHOLD)  # 8 MiB and 1 byte: two parts

@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="whether the endpoint honours If-None-Match on CopyObject, so a small listed object is "
                       "copied with one request (default: only for AWS's S3 endpoints)")
     copy.add_argument("--no-native-client", dest="native_client", action="store_false",
-                      help="send copy requests through boto3 instead of awscrt's native S3 client")
+                      help="send copy requests through botocore instead of awscrt's native S3 client")
     defaults = CopyOptions(destination_bucket="unused")
     copy.add_argument("--multipart-threshold", type=parse_size, default=defaults.multipart_threshold)
     copy.add_argument("--part-size", type=parse_size, default=defaults.part_size)
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 def console() -> None:
     """Entry point of the ``mxtransfer-worker`` console script and of ``python -m mxtransfer_worker``: ``main``,
     then the process ends at once with its exit code, its logs and output flushed. Python's own exit frees every
-    module and object (boto3's and botocore's, the clients, awscrt's native client): 0.1 CPU s and 0.2-0.3 s at
+    module and object (botocore's, the clients, awscrt's native client): 0.1 CPU s and 0.2-0.3 s at
     the end of every worker, which on a shared machine (a fleet of workers, the benchmarks) lengthens the last
     shard's run; and part requests abandoned in flight after the grace period would hold it up."""
     code = main()

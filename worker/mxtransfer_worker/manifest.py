@@ -43,6 +43,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from botocore.exceptions import ClientError
 
+from .s3client import upload
 from .s3uri import S3Uri
 
 #: Suffix of the sizes sidecar object: ``s3://b/m.csv`` has its sizes in ``s3://b/m.csv.sizes``.
@@ -317,10 +318,8 @@ def upload_manifest(client, rows: Iterable[ManifestRow], uri: str) -> ManifestSt
         if stats.unknown_sizes:
             client.delete_object(Bucket=sidecar.bucket, Key=sidecar.key)
         else:
-            sizes_file.seek(0)
-            client.upload_fileobj(sizes_file, sidecar.bucket, sidecar.key)
-        manifest_file.seek(0)
-        client.upload_fileobj(manifest_file, location.bucket, location.key)
+            upload(client, sizes_file, sidecar.bucket, sidecar.key)
+        upload(client, manifest_file, location.bucket, location.key)
     return stats
 
 

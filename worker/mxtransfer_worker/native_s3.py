@@ -17,7 +17,6 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from botocore.utils import is_valid_ipv4_endpoint_url, is_valid_ipv6_endpoint_url
-from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 
 #: Throughput target per connection wanted: awscrt sizes its connection pool at 10 connections per 4 Gbit/s.
@@ -104,6 +103,8 @@ def _credentials_provider(credentials) -> AwsCredentialsProvider:
     request, as boto3's own CRT transfer does; fixed ones are handed over once, since asking Python at each
     request cost about a twentieth of a small copy's CPU."""
     if credentials is None or isinstance(credentials, RefreshableCredentials):
+        from s3transfer.crt import BotocoreCRTCredentialsWrapper  # s3transfer's import is worth it only here
+
         return BotocoreCRTCredentialsWrapper(credentials).to_crt_credentials_provider()
     frozen = credentials.get_frozen_credentials()
     return AwsCredentialsProvider.new_static(frozen.access_key, frozen.secret_key, frozen.token)

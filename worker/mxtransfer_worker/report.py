@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
 from .html_report import HtmlReport
 from .manifest import ManifestRow, ManifestStats, decode_key, upload_manifest
+from .s3client import upload
 from .s3uri import S3Uri
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class ShardReport:
         self._file.seek(0)
         with ThreadPoolExecutor(1, thread_name_prefix="mxtransfer-report") as pool:
             summary = pool.submit(self._put_summary, client, json_uri, self.summary())
-            client.upload_fileobj(self._file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
+            upload(client, self._file, csv_uri.bucket, csv_uri.key, ContentType="text/csv")
         summary.result()
         return str(csv_uri), str(json_uri)
 
@@ -362,7 +363,7 @@ def merge_reports(client, report_uri: str, sources: Iterable, errors_per_shard: 
                         first_errors[index].append(row)
         merged.flush()
         file.seek(0)
-        client.upload_fileobj(file, csv_uri.bucket, csv_uri.key, ExtraArgs={"ContentType": "text/csv"})
+        upload(client, file, csv_uri.bucket, csv_uri.key, ContentType="text/csv")
     shards = [{**tallies[index].counted(), **{name: timings[index][name]
                                               for name in ("started_at", "seconds", *_REQUEST_COUNTS)
                                               if name in timings.get(index, {})}} for index in sorted(tallies)]
