@@ -19,6 +19,8 @@ from typing import Awaitable, Callable, Iterable
 from urllib.parse import unquote_plus
 
 _MAX_HEAD = 64 * 1024
+#: The largest XML request body kept (S3's CompleteMultipartUpload of 10,000 parts with checksums: about 2 MiB).
+_MAX_XML_BODY = 16 * 1024 * 1024
 _ACCEPT_BACKLOG = 65535
 _READ_SIZE = 256 * 1024
 #: Unread bytes past which a connection stops reading from its socket until its request takes them.
@@ -342,7 +344,10 @@ class _Connection(asyncio.Protocol):
             if headers.get("expect", "").lower() == "100-continue":
                 self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
-                request.body = await read_body(self, headers, self.server.keep_max)
+                # a POST's body is an XML document S3 parses (CompleteMultipartUpload's lists up to 10,000 parts,
+                # over 1 MiB), never object bytes: kept whole
+                keep_max = self.server.keep_max if request.method != "POST" else _MAX_XML_BODY
+                request.body = await read_body(self, headers, keep_max)
             exchange = Exchange(self)
             response = await self.server.handler(request, exchange)
             if exchange.closed:  # reset or hung up: nothing more on this connection

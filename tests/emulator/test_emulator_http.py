@@ -12,6 +12,7 @@ import zlib
 from urllib.parse import urlsplit
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import make_client
 
@@ -109,3 +110,19 @@ def test_self_benchmark_runs(tmp_path):
     assert any(line.strip().startswith("HeadObject:") and "statuses {200:" in line for line in lines)
     assert any(line.strip().startswith("CopyObject:") and "statuses {200:" in line for line in lines)
     assert any(line.strip().startswith("UploadPartCopy, a new connection each:") and "statuses {200:" in line for line in lines)
+
+
+def test_an_xml_body_larger_than_the_object_bytes_kept_is_parsed(fresh_emulator):
+    # CompleteMultipartUpload of 10,000 parts with checksums is over 1 MiB, the object bytes this emulator keeps
+    client, bucket = make_client(fresh_emulator.url), "complete-xml"
+    fresh_emulator.create_bucket(bucket)
+    fresh_emulator.put_virtual_object(bucket, "src", 6 * 2**20)
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    etag = client.upload_part_copy(Bucket=bucket, Key="dst", UploadId=upload_id, PartNumber=1,
+                                   CopySource=f"{bucket}/src")["CopyPartResult"]["ETag"]
+    missing = [{"PartNumber": number, "ETag": f'"{number:032x}"', "ChecksumCRC64NVME": "AAAAAAAAAAA="}
+               for number in range(2, 10_001)]
+    with pytest.raises(ClientError) as refused:
+        client.complete_multipart_upload(Bucket=bucket, Key="dst", UploadId=upload_id,
+                                         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}, *missing]})
+    assert (refused.value.response["Error"]["Code"], refused.value.response["Error"]["PartNumber"]) == ("InvalidPart", "2")
