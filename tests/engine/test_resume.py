@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import signal
@@ -14,14 +15,16 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
+from mxtransfer_worker.checkpoints import Checkpoint
 from mxtransfer_worker.cli import EXIT_OK, EXIT_RETRY
-from mxtransfer_worker.copier import StopSignal
+from mxtransfer_worker.copier import ObjectCopier, StopSignal
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.options import CopyOptions
-from mxtransfer_worker.parts import GiB, MiB, choose_part_size
+from mxtransfer_worker.parts import MAX_PARTS, GiB, MiB, PartPlan, choose_part_size, tapered_plan
 from mxtransfer_worker.s3client import make_s3_client
 from mxtransfer_worker.shard import run_shard
 
@@ -170,6 +173,49 @@ def test_worker_killed_mid_copy_resumes_from_the_parts_already_done(emulator, ki
     assert row["message"].endswith("; verified size and CRC64NVME")
     assert transfer.summary()["partial"] is False
     transfer.assert_copied_and_clean()
+
+
+def test_a_tapered_copy_resumes_in_the_parts_its_checkpoint_records(emulator, monkeypatch):
+    # 1 TiB in parts from 162 MiB down to 5 MiB: 3,325 sent at once, then 6,090 smaller ones; stopped after
+    # 4,000 parts were sent, the next run copies the rest in the same plan
+    transfer = Transfer(emulator)
+    emulator.put_virtual_object(transfer.source, KEY, 1024 * GiB)
+    transfer.options = replace(transfer.options, part_concurrency=MAX_PARTS)
+    plan = tapered_plan(1024 * GiB, PART)
+    assert (plan.count, plan.steady) == (9415, 3325)
+    stop, sent, send_part = StopSignal(), itertools.count(1), ObjectCopier._send_part
+
+    def send_and_stop_at_4000(copier, *args):
+        if next(sent) == 4000:
+            stop.request(60)
+        return send_part(copier, *args)
+    monkeypatch.setattr(ObjectCopier, "_send_part", send_and_stop_at_4000)
+    assert transfer.run_in_process(stop)["partial"]
+    monkeypatch.undo()
+    (checkpoint,) = transfer.checkpoints()
+    assert (checkpoint["part_size"], checkpoint["steady_parts"], checkpoint["part_step"], checkpoint["smallest_part"]) \
+        == (plan.head, plan.steady, plan.step, plan.smallest)
+    done, before = transfer.listed_parts(), transfer.parts_copied()
+    assert done == before == 4000
+
+    transfer.run_in_process()
+    row = transfer.report_rows()[KEY]
+    assert row["status"] == "succeeded", row["message"]
+    assert f"multipart copy, {plan.count} parts; resumed from a checkpoint with {done} parts already done" in row["message"]
+    assert transfer.parts_copied() - before == plan.count - done
+    sizes = list(plan.sizes())
+    for number in (1, plan.steady + 1, plan.count):
+        part = transfer.client.head_object(Bucket=transfer.destination, Key=KEY, PartNumber=number)
+        assert (part["ContentLength"], part["PartsCount"]) == (sizes[number - 1], plan.count)
+    assert transfer.uploads() == [] and transfer.checkpoints() == []
+
+
+def test_a_checkpoint_written_before_plans_tapered_has_uniform_parts():
+    written = {"source_bucket": "src", "source_key": KEY, "source_version_id": None, "source_etag": '"e"',
+               "source_size": SIZE, "destination_bucket": "dst", "destination_key": KEY, "upload_id": "u",
+               "part_size": PART_SIZE, "parts": []}
+    assert Checkpoint(**written).plan == PartPlan(SIZE, PART_SIZE)
+    assert Checkpoint(**written).plan.count == TOTAL_PARTS
 
 
 def test_grace_period_over_abandons_parts_in_flight_and_exits_for_a_retry(emulator):

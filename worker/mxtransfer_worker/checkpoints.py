@@ -2,7 +2,7 @@
 timeout resumes a large copy from the parts already done.
 
 One small JSON object per in-flight copy, at ``<prefix>/<sha256 of source and destination>.json``: the upload
-id, part size, the source's ETag and size, and the parts done when it was last written. It is written when the
+id, the part plan (``parts.PartPlan``), the source's ETag and size, and the parts done when it was last written. It is written when the
 upload is created, now and then while parts are copied, and when the worker stops; it is deleted when the copy
 ends. The parts it lists are informational: on resume, ``ListParts`` says which parts exist.
 """
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from .errors import CopyError, classify
 from .manifest import ManifestRow
+from .parts import PartPlan
 from .s3uri import S3Uri
 
 #: Seconds between checkpoint writes while parts are being copied.
@@ -37,18 +38,29 @@ class Checkpoint:
     destination_bucket: str
     destination_key: str
     upload_id: str
+    #: The part plan: the first parts' size, and (0 in a uniform plan, and in checkpoints written before plans
+    #: tapered) how many have it, by how much each later one is smaller and the smallest they get.
     part_size: int
     #: Parts done: ``PartNumber``, ``ETag`` and any ``Checksum*`` fields, as CompleteMultipartUpload takes them.
     parts: list[dict] = field(default_factory=list)
+    steady_parts: int = 0
+    part_step: int = 0
+    smallest_part: int = 0
 
-    def mismatch(self, source: dict, part_size: int) -> str | None:
-        """Why this checkpoint cannot resume a copy of the ``source`` HEAD answer in parts of ``part_size``
-        bytes, or None if it can."""
+    @property
+    def plan(self) -> PartPlan:
+        """The parts this copy is made of."""
+        return PartPlan(self.source_size, self.part_size, self.steady_parts, self.part_step, self.smallest_part)
+
+    def mismatch(self, source: dict, plan: PartPlan) -> str | None:
+        """Why this checkpoint cannot resume a copy of the ``source`` HEAD answer in the parts of ``plan``, or
+        None if it can."""
         if (source["ETag"], source["ContentLength"]) != (self.source_etag, self.source_size):
             return (f"the source changed (now ETag {source['ETag']} and {source['ContentLength']:,} bytes, "
                     f"was {self.source_etag} and {self.source_size:,} bytes)")
-        if part_size != self.part_size:
-            return f"the part size changed (now {part_size:,} bytes, was {self.part_size:,})"
+        if plan != self.plan:
+            return (f"the part plan changed (now {plan.count:,} parts of up to {plan.head:,} bytes, was "
+                    f"{self.plan.count:,} of up to {self.part_size:,})")
         return None
 
 

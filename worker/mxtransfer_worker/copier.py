@@ -27,8 +27,7 @@ from .checkpoints import Checkpoint, CheckpointStore
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import (PART_RATE_SHARE, PREFIX_WRITE_RATE, ObjectTooLargeError, choose_part_size, part_ranges,
-                    parts_in_flight)
+from .parts import PART_RATE, ObjectTooLargeError, PartPlan, choose_part_size, tapered_plan
 from .s3client import is_aws_endpoint
 from .throttle import THROTTLING_CODES, Turns
 
@@ -520,11 +519,11 @@ class ObjectCopier:
     def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
         """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done."""
         options = self.options
-        part_size = choose_part_size(source["ContentLength"], options.part_size)
-        checkpoint, note = self._resume(row, source, destination_key, part_size)
+        plan = self._part_plan(source["ContentLength"])
+        checkpoint, note = self._resume(row, source, destination_key, plan)
         resumed = checkpoint is not None
         if not resumed:
-            checkpoint = self._start_upload(row, source, destination_key, part_size)
+            checkpoint = self._start_upload(row, source, destination_key, plan)
         try:
             if self.checkpoints and not resumed:
                 self.checkpoints.save(checkpoint)
@@ -565,14 +564,24 @@ class ObjectCopier:
             complete_args[f"Checksum{source_sum.algorithm}"] = source_sum.value
         return self.client.complete_multipart_upload(**complete_args)
 
-    def _start_upload(self, row: ManifestRow, source: dict, destination_key: str, part_size: int) -> Checkpoint:
+    def _part_plan(self, size: int) -> PartPlan:
+        """The parts of an object of ``size`` bytes: tapered when they are sent at the pace the taper is worked
+        out for (``_part_turns``); uniform (``choose_part_size``) when they go out only as others end, on part
+        threads or fewer in flight than the pace needs (``part_concurrency``)."""
+        tapered = tapered_plan(size, self.options.part_size)
+        if self._send is not None and self.options.part_concurrency >= min(tapered.count, tapered.in_flight):
+            return tapered
+        return PartPlan(size, choose_part_size(size, self.options.part_size))
+
+    def _start_upload(self, row: ManifestRow, source: dict, destination_key: str, plan: PartPlan) -> Checkpoint:
         """Create the multipart upload (with the source's full-object checksum algorithm when it has one, so
         completion can verify it) and return its checkpoint, not yet saved."""
         source_sum = _full_object_checksum(source)
         upload_id = self._create_upload(row, source, destination_key,
                                         source_sum.algorithm if source_sum else FULL_OBJECT_ALGORITHMS[0])
         return Checkpoint(row.bucket, row.key, row.version_id, source["ETag"], source["ContentLength"],
-                          self.options.destination_bucket, destination_key, upload_id, part_size)
+                          self.options.destination_bucket, destination_key, upload_id, plan.head,
+                          steady_parts=plan.steady, part_step=plan.step, smallest_part=plan.smallest)
 
     def _create_upload(self, row: ManifestRow, source: dict, destination_key: str, checksum_algorithm: str) -> str:
         """Start the destination's multipart upload with the source's headers, metadata and tags; returns its id."""
@@ -590,7 +599,7 @@ class ObjectCopier:
 
     # -- checkpoints -----------------------------------------------------------------------------------------
     def _resume(self, row: ManifestRow, source: dict, destination_key: str,
-                part_size: int) -> tuple[Checkpoint | None, str]:
+                plan: PartPlan) -> tuple[Checkpoint | None, str]:
         """The checkpoint to resume, with its parts as ``ListParts`` has them, and a note for the result message;
         ``(None, note)`` when there is nothing (valid) to resume. A stale checkpoint's upload is aborted."""
         if not self.checkpoints:
@@ -598,7 +607,7 @@ class ObjectCopier:
         checkpoint = self.checkpoints.load(row, self.options.destination_bucket, destination_key)
         if checkpoint is None:
             return None, ""
-        problem = checkpoint.mismatch(source, part_size)
+        problem = checkpoint.mismatch(source, plan)
         if problem is None:
             try:
                 listed = self._listed_parts(destination_key, checkpoint.upload_id)
@@ -607,7 +616,7 @@ class ObjectCopier:
                     raise
                 problem = "its upload no longer exists (aborted or expired)"
         if problem is None:
-            expected = {number: last - first + 1 for number, first, last in part_ranges(checkpoint.source_size, part_size)}
+            expected = {number: last - first + 1 for number, first, last in plan.ranges()}
             odd = [part["PartNumber"] for part in listed if expected.get(part["PartNumber"]) != part["Size"]]
             if odd:
                 problem = f"its upload holds parts of unexpected size (part {odd[0]})"
@@ -659,17 +668,16 @@ class ObjectCopier:
         abandoned: ``ListParts`` tells the next attempt whether they landed). Saves the checkpoint every
         interval."""
         have = {part["PartNumber"] for part in checkpoint.parts}
-        part_count = -(-checkpoint.source_size // checkpoint.part_size)
-        numbers = numbers or range(1, part_count + 1)
-        pending = (part for part in part_ranges(checkpoint.source_size, checkpoint.part_size)
-                   if part[0] in numbers and part[0] not in have)
+        plan = checkpoint.plan
+        numbers = numbers or range(1, plan.count + 1)
+        pending = (part for part in plan.ranges() if part[0] in numbers and part[0] not in have)
         base_args = {
             "Bucket": checkpoint.destination_bucket, "Key": checkpoint.destination_key,
             "UploadId": checkpoint.upload_id, "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
-        most = self._parts_in_flight(checkpoint.part_size)
-        turns = self._part_turns(len(numbers) / part_count)
+        most = self._parts_in_flight(plan)
+        turns = self._part_turns(len(numbers) / plan.count)
         #: answer -> (part number, first byte, last byte, attempts, throttled attempts)
         in_flight: dict[object, tuple[int, int, int, int, int]] = {}
         retries: list[tuple[float, tuple[int, int, int, int, int]]] = []  # a heap by the time they are due
@@ -727,21 +735,21 @@ class ObjectCopier:
                               + (f", {len(in_flight)} abandoned in flight" if in_flight else ""))
         return sorted(checkpoint.parts, key=lambda part: part["PartNumber"])
 
-    def _parts_in_flight(self, part_size: int) -> int:
+    def _parts_in_flight(self, plan: PartPlan) -> int:
         """Parts of one object to keep in flight: ``part_concurrency``, and with a copy client that sends without
-        a thread per request (awscrt's), no more than keep the prefix at S3's write rate (``parts_in_flight``:
-        long parts need thousands); on part threads, the pool's size bounds them anyway."""
+        a thread per request (awscrt's), no more than keep them at the pace they are planned for
+        (``PartPlan.in_flight``: long parts need thousands); on part threads, the pool's size bounds them anyway."""
         if self._send is None:
             return self.options.part_concurrency
-        return min(self.options.part_concurrency, parts_in_flight(part_size))
+        return min(self.options.part_concurrency, plan.in_flight)
 
     @staticmethod
     def _part_turns(share: float) -> Turns:
         """Turns to send ``share`` of an object's part copies at: an object's parts share one key, so one partition
-        of S3, which takes ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE_SHARE`` of that, a second's worth at
-        once; a run of the parts (``split``) gets its share. The governor still slows them further when S3
-        throttles (e.g. other writers share the partition)."""
-        return Turns(PREFIX_WRITE_RATE * PART_RATE_SHARE * share, burst=1.0)
+        of S3, which takes ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE`` (a share of that), a second's
+        worth at once; a run of the parts (``split``) gets its share. The governor still slows them further when
+        S3 throttles (e.g. other writers share the partition)."""
+        return Turns(PART_RATE * share, burst=1.0)
 
     def _await_ends(self, in_flight: dict, finished: queue.SimpleQueue) -> None:
         """Wait, at most until the grace period ends, for the requests ``in_flight`` to end (each is put on

@@ -48,7 +48,8 @@ class CopyOptions:
     #: Send CopyObject and UploadPartCopy through awscrt's native S3 client (``crt_copy``) instead of boto3.
     native_client: bool = True
     multipart_threshold: int = 256 * MiB
-    #: The smallest part: larger objects get fewer, larger parts (``parts.choose_part_size``).
+    #: The smallest part (but an object's last): larger objects get larger parts (``parts.tapered_plan``, or
+    #: ``parts.choose_part_size`` when parts cannot go out at S3's pace).
     part_size: int = 64 * MiB
     object_concurrency: int = 128
     #: Part copies of one object in flight at most; with the native client no more than keep the prefix at

@@ -34,6 +34,7 @@ from .copier import SKIPPED, SUCCEEDED, CopyResult, Interrupted, ObjectCopier, S
 from .errors import CopyError
 from .manifest import ManifestRow
 from .options import CopyOptions
+from .parts import PartPlan
 from .runner import copy_client_for
 from .sharding import PartSlice
 
@@ -106,14 +107,14 @@ class _SliceCopier(ObjectCopier):
 
     def _shared_upload(self, row: ManifestRow, source: dict, destination_key: str) -> tuple[Checkpoint, str]:
         """The group's upload: resumed from its checkpoint, or created here if none is valid (see above)."""
-        part_size = self.work.part_size
+        plan = PartPlan(row.size, self.work.part_size)
         for _ in range(_CREATE_ATTEMPTS):
-            checkpoint, note = self._resume(row, source, destination_key, part_size)
+            checkpoint, note = self._resume(row, source, destination_key, plan)
             if checkpoint is not None:
                 return checkpoint, note
             if note:  # a stale checkpoint (its upload aborted by _resume): remove it so a new one can be created
                 self._discard_checkpoint(row, destination_key)
-            fresh = self._start_upload(row, source, destination_key, part_size)
+            fresh = self._start_upload(row, source, destination_key, plan)
             if self.checkpoints.create(fresh):
                 return fresh, note
             self._abort(destination_key, fresh.upload_id)  # another worker's upload won: join it
