@@ -569,7 +569,7 @@ class ObjectCopier:
         out for (``_part_turns``); uniform (``choose_part_size``) when they go out only as others end, on part
         threads or fewer in flight than the pace needs (``part_concurrency``)."""
         tapered = tapered_plan(size, self.options.part_size)
-        if self._send is not None and self.options.part_concurrency >= min(tapered.count, tapered.in_flight):
+        if self._send is not None and self.options.part_concurrency >= tapered.count:
             return tapered
         return PartPlan(size, choose_part_size(size, self.options.part_size))
 
@@ -676,7 +676,7 @@ class ObjectCopier:
             "UploadId": checkpoint.upload_id, "CopySource": self._copy_source(row), "CopySourceIfMatch": source["ETag"],
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
-        most = self._parts_in_flight(plan)
+        most = self._parts_in_flight(plan.count)
         turns = self._part_turns(len(numbers) / plan.count)
         #: answer -> (part number, first byte, last byte, attempts, throttled attempts)
         in_flight: dict[object, tuple[int, int, int, int, int]] = {}
@@ -735,13 +735,13 @@ class ObjectCopier:
                               + (f", {len(in_flight)} abandoned in flight" if in_flight else ""))
         return sorted(checkpoint.parts, key=lambda part: part["PartNumber"])
 
-    def _parts_in_flight(self, plan: PartPlan) -> int:
-        """Parts of one object to keep in flight: ``part_concurrency``, and with a copy client that sends without
-        a thread per request (awscrt's), no more than keep them at the pace they are planned for
-        (``PartPlan.in_flight``: long parts need thousands); on part threads, the pool's size bounds them anyway."""
+    def _parts_in_flight(self, parts: int) -> int:
+        """Parts of one object to keep in flight: ``part_concurrency``; with a copy client that sends without a
+        thread per request (awscrt's) the pace bounds them (``_part_turns``: a second's worth of parts and those
+        sent while the first are copied, thousands for long parts), so all of its ``parts`` may be."""
         if self._send is None:
             return self.options.part_concurrency
-        return min(self.options.part_concurrency, plan.in_flight)
+        return min(self.options.part_concurrency, parts)
 
     @staticmethod
     def _part_turns(share: float) -> Turns:

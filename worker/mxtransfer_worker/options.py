@@ -52,9 +52,9 @@ class CopyOptions:
     #: ``parts.choose_part_size`` when parts cannot go out at S3's pace).
     part_size: int = 64 * MiB
     object_concurrency: int = 128
-    #: Part copies of one object in flight at most; with the native client no more than keep the prefix at
-    #: S3's write rate either (``parts.parts_in_flight``: thousands for parts of 100 MiB and more), over
-    #: connections bounded by the limit on open files. Without it each part in flight takes a thread: lower it.
+    #: Part copies of one object in flight at most; with the native client the pace bounds them too
+    #: (``parts.PART_RATE``: thousands for parts of 100 MiB and more), over connections bounded by the limit on
+    #: open files. Without it each part in flight takes a thread: lower it.
     part_concurrency: int = MAX_PARTS
     #: Objects of at least this many bytes get shards of their own, and spare shards of the array job copy
     #: parts of them side by side (``split.py``); None leaves that to ``sharding``'s default (64 GiB, one shard

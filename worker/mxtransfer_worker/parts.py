@@ -20,11 +20,10 @@ MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE
 #: Largest object a single CopyObject request may copy.
 MAX_COPY_OBJECT_SIZE = 5 * GiB
 
-#: The model part sizes and parts in flight are chosen for: S3 takes 3,500 writes per second per prefix, a copy
-#: stream moves about 90 MB/s (AWS's guidance: 85-90 MB/s per connection), a request waits tens of ms.
+#: The model parts are planned for: S3 takes 3,500 writes per second per prefix, a copy stream moves about
+#: 90 MB/s (AWS's guidance: 85-90 MB/s per connection).
 PREFIX_WRITE_RATE = 3500
 STREAM_BANDWIDTH = 90e6
-REQUEST_LATENCY = 0.02
 #: The share of ``PREFIX_WRITE_RATE`` one object's part copies are sent at (``ObjectCopier._part_turns``): requests
 #: reach S3 less evenly than they leave.
 PART_RATE_SHARE = 0.95
@@ -61,12 +60,6 @@ def fastest_part_count(object_size: int) -> int:
     return max(1, math.isqrt(PREFIX_WRITE_RATE * object_size // int(STREAM_BANDWIDTH)))
 
 
-def parts_in_flight(part_size: int) -> int:
-    """Part copies to keep in flight so that they are sent at the prefix's write rate: the rate times how long
-    one part takes (latency + bytes at the stream's bandwidth): 2,700 for parts of 64 MiB, 6,600 for 160 MiB."""
-    return math.ceil(PREFIX_WRITE_RATE * (REQUEST_LATENCY + part_size / STREAM_BANDWIDTH))
-
-
 @dataclass(frozen=True)
 class PartPlan:
     """How a multipart copy cuts an object: the first ``steady`` parts of ``head`` bytes, then each part ``step``
@@ -95,12 +88,6 @@ class PartPlan:
         for number, size in enumerate(self.sizes(), start=1):
             yield number, first, first + size - 1
             first += size
-
-    @property
-    def in_flight(self) -> int:
-        """Parts to keep in flight so that they go out at the pace they are planned for: a tapered plan's first
-        parts end about when its last is sent, so all of them; uniform parts, ``parts_in_flight``."""
-        return self.count if self.step else parts_in_flight(self.head)
 
     @cached_property
     def count(self) -> int:

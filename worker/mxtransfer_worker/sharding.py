@@ -37,7 +37,7 @@ from .options import CopyOptions
 from .parts import GiB, MiB, choose_part_size
 
 #: Default threshold for objects that get a shard of their own. An object of 64 GiB is 1,024 parts at the
-#: engine's default 64 MiB part size, all in flight at once (``parts.parts_in_flight``), i.e. about 1,000
+#: engine's default 64 MiB part size, all in flight at once (``parts.PART_RATE``), i.e. about 1,000
 #: requests of the prefix's 3,500 per second that other rows on the same worker wait behind, and a Spot
 #: interruption there holds them up too. Below it, objects mix well with others.
 DEFAULT_LARGE_OBJECT_BYTES = 64 * GiB
