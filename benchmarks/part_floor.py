@@ -1,9 +1,10 @@
 """The floor this machine sets for one large object: ``python -m benchmarks.part_floor [--tib 1]``.
 
 Starts the emulator (the ``large`` scenario's S3-like settings, in a process of its own), creates one multipart
-upload and sends every part of the object at once (the engine's parts: ``choose_part_size``) through the engine's
-native copy client from one thread, with none of the engine's work around it (no manifest, HEADs, checkpoints,
-retries or report), twice: with new connections, then with the connections of the first round. Before them (on
+upload and sends the object's parts (the engine's: ``tapered_plan``) at the engine's pace (``PART_RATE``, a
+second's worth at once) through the engine's native copy client from one thread, with none of the engine's work
+around it (no manifest, HEADs, checkpoints, governor, retries or report), twice: with new connections, then with
+the connections of the first round. Before them (on
 the prefix's full burst, as a worker finds it) the engine's own ``copy_rows`` copies the object in this process
 (paced parts, governor, HEADs, create, complete and verification; no process start-up, manifest or report,
 which the ``large`` scenario's wall time includes). Each line prints the wall time against the settings' limit,
@@ -37,16 +38,16 @@ def main() -> None:
     from mxtransfer_worker.crt_copy import CrtCopyClient
     from mxtransfer_worker.manifest import ManifestRow
     from mxtransfer_worker.options import CopyOptions
-    from mxtransfer_worker.parts import choose_part_size
+    from mxtransfer_worker.parts import PART_RATE, tapered_plan
     from mxtransfer_worker.runner import copy_rows
     from mxtransfer_worker.s3client import make_s3_client
-    from mxtransfer_worker.throttle import AimdRate, RequestGovernor
+    from mxtransfer_worker.throttle import AimdRate, RequestGovernor, Turns
 
     size = int(args.tib * TiB)
     limit, derivation = copy_limit([("big/object", size)], S3_LIKE)
-    part = choose_part_size(size, CopyOptions(destination_bucket="floor").part_size)
-    parts = -(-size // part)
-    print(f"{size / TiB:g} TiB in {parts:,} parts of {part / MiB:,.0f} MiB; limit {limit:.2f} s ({derivation})")
+    plan = tapered_plan(size, CopyOptions(destination_bucket="floor").part_size)
+    parts = plan.count
+    print(f"{size / TiB:g} TiB in {parts:,} parts of up to {plan.head / MiB:,.0f} MiB; limit {limit:.2f} s ({derivation})")
     with EmulatorProcess(**S3_LIKE) as server:
         server.call("populate", "src", [("big/object", size)])
         server.call("create_bucket", "dst")
@@ -67,11 +68,15 @@ def main() -> None:
             upload = client.create_multipart_upload(Bucket="dst", Key="big/object")["UploadId"]
             done, failures = threading.Semaphore(0), []
             server_cpu, cpu, started = server.call("cpu"), _cpu(), time.monotonic()
-            for number, first in enumerate(range(0, size, part), start=1):
+            turns = Turns(PART_RATE, burst=1.0)
+            for number, first, last in plan.ranges():
+                while wait := turns.wait(time.monotonic()):
+                    time.sleep(wait)
+                turns.take(time.monotonic())
                 copier.send("upload_part_copy", {
                     "Bucket": "dst", "Key": "big/object", "UploadId": upload, "PartNumber": number,
                     "CopySource": {"Bucket": "src", "Key": "big/object"}, "CopySourceIfMatch": etag,
-                    "CopySourceRange": f"bytes={first}-{min(first + part, size) - 1}",
+                    "CopySourceRange": f"bytes={first}-{last}",
                 }, lambda answer: (answer.exception() and failures.append(answer.exception()), done.release()))
             sent = time.monotonic() - started
             for _ in range(parts):

@@ -70,8 +70,9 @@ def _prefix(key: str) -> str:
 
 
 def copy_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, str]:
-    """Per prefix: requests / write rate, plus the longest single request, plus create and complete for
-    multipart copies; objects over 5 GiB need parts (a common part count, searched for the fastest)."""
+    """Per prefix, the slowest: for objects up to 5 GiB (one CopyObject each), requests / write rate plus the
+    longest single request; with larger ones (parts), create, the parts and complete, the parts cut so that
+    they all end together (``tapered_streams``) and no fewer than 5 GiB parts allow."""
     latency, bandwidth, rate = settings["latency_s"], settings["copy_bandwidth"], settings["write_rate"]
     burst = rate * BURST_S
 
@@ -85,25 +86,50 @@ def copy_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, s
     for prefix, sizes in by_prefix.items():
         small = [size for size in sizes if size <= MAX_COPY_OBJECT]
         large = [size for size in sizes if size > MAX_COPY_OBJECT]
-        longest_small = latency + stream(max(small)) if small else 0.0
-        best = (queued(len(small)) + longest_small, 0)
-        if large:
-            least = max(math.ceil(size / MAX_PART) for size in large)
-            for parts in sorted({*range(least, MAX_PARTS + 1, max(1, (MAX_PARTS - least) // 2000)), MAX_PARTS}):
-                requests = len(small) + len(large) * (parts + 2)
-                longest = max(longest_small, latency + stream(math.ceil(max(large) / parts)))
-                seconds = 2 * latency + queued(requests) + longest
-                if seconds < best[0] or not best[1]:
-                    best = (seconds, parts)
-        seconds, parts = best
+        if not large:
+            seconds = queued(len(small)) + latency + stream(max(small))
+            about = (f"prefix {prefix}/: ({len(small):,} copy requests - a burst of {burst:,.0f}) / {rate:,.0f} per s"
+                     f" + the longest request ({latency * 1000:.0f} ms + bytes at {bandwidth / 1e6:,.0f} MB/s)")
+        else:
+            fewest = len(small) + sum(math.ceil(size / MAX_PART) for size in large)
+            sending, used = 0.0, fewest
+            if bandwidth:
+                sending, used = tapered_streams(sum(sizes) / bandwidth, len(small) + MAX_PARTS * len(large), burst,
+                                                rate, MIN_PART / bandwidth, MAX_PART / bandwidth)
+            seconds = 3 * latency + max(sending, queued(fewest + 2 * len(large)))
+            about = (f"prefix {prefix}/: {len(large)} multipart copies: create, then {used:,} copy requests sent at"
+                     f" {rate:,.0f} per s after a burst of {burst:,.0f}, each ending {sending:.2f} s after the first"
+                     f" is sent (those sent later copy fewer bytes, at {bandwidth / 1e6:,.0f} MB/s, none under 5 MiB),"
+                     f" then complete; {latency * 1000:.0f} ms per request")
         if seconds > worst:
-            worst = seconds
-            count = len(small) + len(large) * ((parts or 0) + 2)
-            text = (f"prefix {prefix}/: ({count:,} copy requests - a burst of {burst:,.0f}) / {rate:,.0f} per s"
-                    + (f" ({len(large)} multipart of {parts:,} parts of {max(large) / parts / MiB:,.0f} MiB,"
-                       f" create and complete)" if large else "")
-                    + f" + the longest request ({latency * 1000:.0f} ms + bytes at {bandwidth / 1e6:,.0f} MB/s)")
+            worst, text = seconds, about
     return worst, text
+
+
+def tapered_streams(work_s: float, requests: int, burst: float, rate: float, smallest_s: float,
+                    largest_s: float) -> tuple[float, int]:
+    """The soonest ``work_s`` seconds of copy streams can end when at most ``requests`` are sent at a prefix's
+    pace (``burst`` at once, then ``rate`` per second) and each takes ``smallest_s`` to ``largest_s`` seconds
+    of them: a request sent t seconds after the first ends by u if it takes at most u - t, so the least u
+    whose requests take ``work_s`` in all. A bound on any client: parts cut into any sizes, none at a
+    different moment than the pace allows. Returns u and the requests it takes."""
+    at_once = min(requests, int(burst))
+
+    def carried(until: float) -> tuple[float, int]:
+        if min(largest_s, until) < smallest_s:
+            return 0.0, 0
+        later = max(0, min(requests - at_once, int((until - smallest_s) * rate)))  # the k-th later: k / rate
+        full = min(later, max(0, int((until - largest_s) * rate)))  # those that can still take largest_s
+        tapering = later - full
+        seconds = (at_once + full) * min(largest_s, until) + tapering * until - (
+            later * (later + 1) - full * (full + 1)) / 2 / rate
+        return seconds, at_once + later
+
+    low, high = 0.0, work_s / max(1, at_once) + requests / rate + largest_s
+    while high - low > 1e-4:
+        middle = (low + high) / 2
+        low, high = (low, middle) if carried(middle)[0] >= work_s else (middle, high)
+    return high, carried(high)[1]
 
 
 #: Worker processes that split one large object's parts in the ``large``/``huge`` rows and the model below.
@@ -118,34 +144,37 @@ PUBLISHED_S = {1 * TiB: 11 * 60, 5 * TiB: 27 * 60}
 def modeled_copy(size: int, workers: int, settings: dict, part_concurrency: int | None = None,
                  part_size: int | None = None) -> tuple[float, str]:
     """Seconds the engine needs for one object of ``size`` bytes with its parts split between ``workers``, under
-    ``settings``: parts as the engine sizes them (``choose_part_size``), each worker keeping as many in flight
-    as it does (``part_concurrency``, at most ``parts_in_flight``: the engine's defaults unless given); a part
-    starts when a place in flight is free, the engine's pace lets it (``PART_RATE_SHARE`` of ``PREFIX_WRITE_RATE``,
-    a second's worth at once) and the prefix has a token (its burst, then ``write_rate`` per second), and takes
-    latency + bytes / bandwidth; plus 5 requests one after another (the HEADs and the create
-    before, ListParts and the completion after). Returns the seconds and how they follow."""
+    ``settings``: parts as the engine cuts them (``tapered_plan`` on one worker, uniform ``choose_part_size`` ones
+    split between several), each worker keeping as many in flight as it does (``part_concurrency``, at most
+    its part count: the engine's defaults unless given); a part starts when a place in flight is free,
+    the engine's pace lets it (``PART_RATE``, a second's worth at once) and the prefix has a token (its burst,
+    then ``write_rate`` per second), and takes latency + bytes / bandwidth; plus 5 requests one after another
+    (the HEADs and the create before, ListParts and the completion after). Returns the seconds and how they
+    follow."""
     from mxtransfer_worker.options import CopyOptions
-    from mxtransfer_worker.parts import PART_RATE_SHARE, PREFIX_WRITE_RATE, choose_part_size, parts_in_flight
+    from mxtransfer_worker.parts import PART_RATE, PartPlan, choose_part_size, tapered_plan
 
     defaults = CopyOptions(destination_bucket="model")
-    part = choose_part_size(size, part_size or defaults.part_size)
-    parts = math.ceil(size / part)
-    per_worker = min(part_concurrency or defaults.part_concurrency, parts_in_flight(part))
+    smallest = part_size or defaults.part_size
+    plan = tapered_plan(size, smallest) if workers == 1 else PartPlan(size, choose_part_size(size, smallest))
+    per_worker = min(part_concurrency or defaults.part_concurrency, plan.count)
     window = workers * per_worker
-    latency, rate = settings["latency_s"], settings["write_rate"]
+    latency, rate, bandwidth = settings["latency_s"], settings["write_rate"], settings["copy_bandwidth"]
     burst = rate * BURST_S
-    pace = PART_RATE_SHARE * PREFIX_WRITE_RATE  # per second, and a second's worth at once
-    duration = latency + part / settings["copy_bandwidth"]
     finish: list[float] = []
-    for index in range(parts):
-        start = max(0.0, (index + 1 - burst) / rate, (index + 1 - pace) / pace)
+    parts = list(plan.sizes())
+    for index, part in enumerate(parts):
+        start = max(0.0, (index + 1 - burst) / rate, (index + 1 - PART_RATE) / PART_RATE)
         if index >= window:
             start = max(start, finish[index - window])
-        finish.append(start + duration)
-    seconds = 5 * latency + finish[-1]
-    return seconds, (f"{parts:,} parts of {part / MiB:,.0f} MiB, {workers} worker(s) × {per_worker:,} in flight,"
-                     f" {duration:.2f} s each, sent at up to {min(rate, pace):,.0f}/s after a burst of {min(burst, pace):,.0f}: the last"
-                     f" done at {finish[-1]:.2f} s, + 5 requests × {latency * 1000:.0f} ms")
+        finish.append(start + latency + part / bandwidth)
+    seconds = 5 * latency + max(finish)
+    smallest = min(parts[:-1] or parts)
+    sizes = f"{plan.head / MiB:,.0f}" + (f" down to {smallest / MiB:,.0f}" if smallest < plan.head else "")
+    return seconds, (f"{plan.count:,} parts of {sizes} MiB, {workers} worker(s) × {per_worker:,} in flight,"
+                     f" sent at up to {min(rate, PART_RATE):,.0f}/s after a burst of {min(burst, PART_RATE):,.0f}, each"
+                     f" taking {latency * 1000:.0f} ms + bytes at {bandwidth / 1e6:,.0f} MB/s: the last done at"
+                     f" {max(finish):.2f} s, + 5 requests × {latency * 1000:.0f} ms")
 
 
 def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float, str]:
