@@ -2,13 +2,15 @@
 with the children it waited for), peak RSS (``VmHWM`` sampled from /proc: ``wait4``'s ``ru_maxrss`` would
 report the bench process's own size, which a forked child carries until it execs) and progress while it runs.
 
-A run that passes its time cap is killed; its wall time is then extrapolated from its progress: the elapsed
+The wait for the processes wakes when one ends (a pidfd each), so the wall time is not rounded up to the
+sampling interval. A run that passes its time cap is killed; its wall time is then extrapolated from its progress: the elapsed
 time at the last progress change divided by the fraction done by then.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from .tools import Process
 
+#: Seconds between samples of progress and peak RSS (a tenth of it in a run's first 2 s).
 POLL_S = 0.5
 
 
@@ -64,6 +67,7 @@ def run(processes: list[Process], env: dict[str, str], workdir: Path, label: str
             popen = subprocess.Popen(process.argv, env={**env, **process.env}, stdout=stdout,
                                      stderr=stderr, cwd=workdir, start_new_session=True)
         running[popen.pid] = popen
+    ends = {pid: os.pidfd_open(pid) for pid in running}  # readable once the process has ended
     codes: dict[int, int] = {}
     cpu = rss = 0.0
     last_fraction, last_change, capped = 0.0, 0.0, False
@@ -84,8 +88,10 @@ def run(processes: list[Process], env: dict[str, str], workdir: Path, label: str
             capped = True
             for popen in running.values():
                 os.killpg(popen.pid, 9)
-        time.sleep(POLL_S if elapsed > 2 else POLL_S / 10)
+        select.select([ends[pid] for pid in running], [], [], POLL_S if elapsed > 2 else POLL_S / 10)
     wall = time.monotonic() - started
+    for end in ends.values():
+        os.close(end)
     measurement = Measurement(wall, cpu, rss, [codes[pid] for pid in sorted(codes)], outputs, errors)
     if capped:
         measurement.capped, measurement.fraction = True, max(progress(), last_fraction, 1e-9)
