@@ -2,9 +2,10 @@
 timeout resumes a large copy from the parts already done.
 
 One small JSON object per in-flight copy, at ``<prefix>/<sha256 of source and destination>.json``: the upload
-id, the part plan (``parts.PartPlan``), the source's ETag and size, and the parts done when it was last written. It is written when the
-upload is created, now and then while parts are copied, and when the worker stops; it is deleted when the copy
-ends. The parts it lists are informational: on resume, ``ListParts`` says which parts exist.
+id, the part plan (``parts.PartPlan``), the source's ETag and size, and the parts done when it was last
+written. It is written when the upload is created, now and then while parts are copied, and when the worker
+stops; it is deleted when the copy ends. The parts it lists are informational: on resume, ``ListParts`` says
+which parts exist.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ class Checkpoint:
     destination_bucket: str
     destination_key: str
     upload_id: str
-    #: The part plan: the first parts' size, and (0 in a uniform plan, and in checkpoints written before plans
-    #: tapered) how many have it, by how much each later one is smaller and the smallest they get.
+    #: The first parts' size (every part's in a uniform plan).
     part_size: int
     #: Parts done: ``PartNumber``, ``ETag`` and any ``Checksum*`` fields, as CompleteMultipartUpload takes them.
     parts: list[dict] = field(default_factory=list)
+    #: The rest of the part plan (``parts.PartPlan``): how many parts are ``part_size`` bytes, by how much each
+    #: later one is smaller, and the smallest they get; 0 in a uniform plan and in checkpoints written before
+    #: plans tapered.
     steady_parts: int = 0
     part_step: int = 0
     smallest_part: int = 0
