@@ -99,6 +99,18 @@ def test_schema_2_copies_the_named_version_with_user_arguments(s3, make_bucket, 
     assert copy["StorageClass"] == "STANDARD_IA"
 
 
+def test_an_inline_copy_heads_its_source_once(s3, make_bucket, batch):
+    # the driver's HEAD (to choose between copying inline and handing off) is the copy's first attempt's too
+    source, destination = make_bucket("src"), make_bucket("dst")
+    s3.put_object(Bucket=source, Key=KEY, Body=b"x" * 10)
+    heads = []
+    s3.meta.events.register("before-send.s3.HeadObject", lambda request, **_: heads.append(request.url))
+    event = event_v2(source, ENCODED_KEY, {"destination": f"s3://{destination}/"})
+
+    assert only_result(handle_event(event, s3, batch, {}))["resultCode"] == "Succeeded"
+    assert [url for url in heads if f"/{source}/" in url] == [heads[0]] and len(heads) == 2  # + the destination's
+
+
 def test_user_arguments_override_the_environment_and_a_second_run_skips(s3, make_bucket, batch):
     source, destination, elsewhere = make_bucket("src"), make_bucket("dst"), make_bucket("other")
     s3.put_object(Bucket=source, Key=KEY, Body=b"x" * 10)

@@ -231,10 +231,11 @@ class ObjectCopier:
         self._lock = threading.Lock()
 
     # -- public ----------------------------------------------------------------------------------------------
-    def copy(self, row: ManifestRow, sent: SentCopy | None = None) -> CopyResult:
+    def copy(self, row: ManifestRow, sent: SentCopy | None = None, head: dict | None = None) -> CopyResult:
         """Copy ``row``'s object (retrying temporary failures) and return its verified outcome; never raises
         for a per-object problem. ``sent``: the row's conditional CopyObject that ``send_copy`` sent, whose answer
-        is the first attempt's."""
+        is the first attempt's; ``head``: the source's ``head_source`` answer the caller already has, which the
+        first attempt takes instead of its own."""
         started = sent.started if sent else time.monotonic()
         try:
             destination_key = sent.destination_key if sent else self.options.destination_key(row.key)
@@ -248,7 +249,7 @@ class ObjectCopier:
         while True:
             attempt += 1
             try:
-                result.status, result.message, result.bytes = self._copy_once(row, destination_key, sent)
+                result.status, result.message, result.bytes = self._copy_once(row, destination_key, sent, head)
                 result.error_code, result.temporary = "", False
                 break
             except Exception as raw:  # noqa: BLE001 - every failure becomes a report row
@@ -257,7 +258,7 @@ class ObjectCopier:
                 throttled += error.code in THROTTLING_CODES
                 if not self._try_again(error, attempt, throttled):
                     break
-                sent = None
+                sent = head = None
                 time.sleep(self._backoff(attempt, error))
         result.seconds = round(time.monotonic() - started, 3)
         return result
@@ -328,7 +329,8 @@ class ObjectCopier:
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.options.retry_base_delay * 2 ** (attempt - 1)))
 
     # -- one attempt -----------------------------------------------------------------------------------------
-    def _copy_once(self, row: ManifestRow, destination_key: str, sent: SentCopy | None) -> tuple[str, str, int]:
+    def _copy_once(self, row: ManifestRow, destination_key: str, sent: SentCopy | None,
+                   head: dict | None = None) -> tuple[str, str, int]:
         options = self.options
         if self._is_own_destination(row, destination_key):
             raise CopyError("SameSourceAndDestination", f"{self._source_uri(row)} is its own destination; "
@@ -341,7 +343,7 @@ class ObjectCopier:
                 if classify(error, "").code != "PreconditionFailed":
                     raise
                 listed = None  # the destination exists or the source changed since the listing: look at both
-        source = listed or self._head_copyable_source(row)
+        source = listed or self._head_copyable_source(row, head)
         destination = self._head_destination(destination_key)
         if destination is not None and source is listed:
             source = self._head_copyable_source(row)  # comparing with a destination needs the source's checksums
@@ -382,8 +384,9 @@ class ObjectCopier:
             return None
         return {"ContentLength": row.size, "ETag": row.etag, "Listed": True}
 
-    def _head_copyable_source(self, row: ManifestRow) -> dict:
-        source = self.head_source(row)
+    def _head_copyable_source(self, row: ManifestRow, head: dict | None = None) -> dict:
+        """The source's HEAD answer (``head`` when given), once it is known to be copyable."""
+        source = head or self.head_source(row)
         self._check_copyable(row, source)
         return source
 

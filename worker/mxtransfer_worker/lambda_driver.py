@@ -250,13 +250,13 @@ class _Tasks:
         source = f"s3://{row.bucket}/{row.key}"
         try:
             # The engine's HEAD of the source, with its explanation of bare 404/403 answers.
-            size = self.copier.head_source(row)["ContentLength"]
+            head = self.copier.head_source(row)
         except Exception as raw:  # noqa: BLE001 - classify() re-raises what is not an S3 error
             error = classify(raw, f"read {source}")
             return _failure(task_id, error.code, error.message, error.temporary)
-        if size > self.config.inline_max_bytes:
-            return self._hand_off(task_id, replace(row, size=size))
-        return self._copied(task_id, self.copier.copy(row))
+        if head["ContentLength"] > self.config.inline_max_bytes:
+            return self._hand_off(task_id, replace(row, size=head["ContentLength"]))
+        return self._copied(task_id, self.copier.copy(row, head=head))
 
     def _copied(self, task_id: str, result: CopyResult) -> dict:
         destination = f"s3://{self.config.options.destination_bucket}/{result.destination_key}"
