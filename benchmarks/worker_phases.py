@@ -1,0 +1,106 @@
+"""Where a worker's wall time goes on one large object: ``python -m benchmarks.worker_phases [--runs 3] [--tib 1]``.
+
+Starts the emulator (the ``large`` scenario's S3-like settings, in a process of its own), writes a one-row manifest
+with its sizes sidecar (as ``benchmarks.bench`` does) and runs the worker command on it, as the ``large`` scenario
+runs it, ``--runs`` times. The worker runs under a wrapper that notes when each phase ends; they add up to the
+worker's wall time: start (the process and the interpreter, up to the wrapper), imports, the S3 client, the
+manifest (from the client to the first row), the copy (``copy_rows``), the report (``ShardReport.upload``), and
+the end: from the report to the moment this process sees the worker's exit, which includes closing the native
+client's connections (counted, as open descriptors, when the worker exits). Each line also gives the worker's CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.suite.scenarios import S3_LIKE, TiB
+from benchmarks.suite.server import EmulatorProcess
+from benchmarks.suite.tools import ENGINE, base_env
+
+#: Runs the worker's console entry point with marks on stderr: ``PHASE <name> <time.time()>`` (or a count).
+_WRAPPER = r"""
+import os, sys, time
+def mark(name, value=None):
+    sys.stderr.write(f"PHASE {name} {time.time() if value is None else value}\n")
+mark("start")
+import mxtransfer_worker.cli as cli, mxtransfer_worker.report as report, mxtransfer_worker.shard as shard
+mark("imports")
+def wrap(owner, name, before=None, after=None):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        if before:
+            args = before(*args)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            mark(after)
+    setattr(owner, name, wrapper)
+def first_row(client, rows, *rest):
+    def marked():
+        for number, row in enumerate(rows):
+            if number == 0:
+                mark("manifest")
+            yield row
+    return (client, marked(), *rest)
+wrap(cli, "make_s3_client", after="client")
+wrap(shard, "copy_rows", before=first_row, after="copy")
+wrap(report.ShardReport, "upload", after="report")
+exit_now = os._exit
+def exit_counting(code):
+    mark("descriptors", len(os.listdir("/proc/self/fd")))
+    sys.stderr.flush()
+    exit_now(code)
+os._exit = exit_counting
+sys.argv = ["mxtransfer-worker", *sys.argv[1:]]
+cli.console()
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker_phases", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="worker runs (default 3)")
+    parser.add_argument("--tib", type=float, default=1.0, help="object size in TiB (default 1)")
+    args = parser.parse_args()
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    from mxtransfer_worker.manifest import ManifestRow, upload_manifest
+    from mxtransfer_worker.s3client import make_s3_client
+
+    python = ENGINE.parent / "python"
+    with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as work:
+        server.call("populate", "src", [("big/object", int(args.tib * TiB))])
+        for bucket in ("dst", "control"):
+            server.call("create_bucket", bucket)
+        env = base_env(server.url, Path(work))
+        client = make_s3_client(endpoint_url=server.url)
+        head = client.head_object(Bucket="src", Key="big/object")
+        upload_manifest(client, [ManifestRow("src", "big/object", size=head["ContentLength"], etag=head["ETag"])],
+                        "s3://control/manifest.csv")
+        names = ("start", "imports", "client", "manifest", "copy", "report")
+        print("run  wall s  CPU s  " + "  ".join(f"{name:>8}" for name in (*names, "end")) + "  connections at exit")
+        for run in range(args.runs):
+            command = [str(python), "-c", _WRAPPER, "copy", "--no-copy-annotations", "--conditional-copy",
+                       "--manifest", "s3://control/manifest.csv", "--destination", f"s3://dst/run-{run}/",
+                       "--report", f"s3://control/report-{run}/"]
+            before, started = os.times(), time.time()
+            worker = subprocess.run(command, env=env, capture_output=True, text=True)
+            ended, after = time.time(), os.times()
+            if worker.returncode:
+                sys.exit(f"the worker failed ({worker.returncode}): {worker.stderr[-2000:]}")
+            marks = {name: float(value) for name, value in
+                     (line.split()[1:] for line in worker.stderr.splitlines() if line.startswith("PHASE "))}
+            cpu = after.children_user - before.children_user + after.children_system - before.children_system
+            ends = [marks[name] for name in names] + [ended]
+            steps = [end - begin for begin, end in zip([started, *ends], ends)]
+            print(f"{run:>3}  {ended - started:6.2f}  {cpu:5.2f}  " + "  ".join(f"{step:8.3f}" for step in steps)
+                  + f"  {marks['descriptors']:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
