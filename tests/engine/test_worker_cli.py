@@ -10,12 +10,15 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
 from mxtransfer_worker.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_ROWS_FAILED, main
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
+from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
+from mxtransfer_worker.runner import client_connections
 from mxtransfer_worker.s3client import MULTIPART_THRESHOLD, upload
 
 ODD = ["a b+c%d#e?f", "ünï/cødé/🎞.mov", "quote\"comma,.txt"]
@@ -38,7 +41,7 @@ def run_worker(manifest_uri, destination, report, shard_count, *extra) -> list[i
             for index in range(shard_count)]
 
 
-def test_mixed_manifest_of_1000_objects_is_fully_accounted_for_and_rerun_skips(s3, make_bucket):
+def test_mixed_manifest_of_1000_objects_is_fully_accounted_for_and_rerun_skips(s3, make_bucket, caplog):
     source, destination, work = make_bucket("src"), make_bucket("dst"), make_bucket("work")
     keys = [f"assets/{i:04d}/{ODD[i % 3] if i % 50 == 0 else 'file'}-{i}.bin" for i in range(996)]
     sizes = {key: (i * 37) % 4096 for i, key in enumerate(keys)}
@@ -76,6 +79,8 @@ def test_mixed_manifest_of_1000_objects_is_fully_accounted_for_and_rerun_skips(s
     report, summaries = read_report(s3, work, "report/run2/", 2)
     assert sum(s["skipped"] for s in summaries) == 998
     assert sum(s["succeeded"] for s in summaries) == 0 and sum(s["failed"] for s in summaries) == 2
+    # the botocore client's pool (client_connections) holds every connection the object threads open at once
+    assert [record for record in caplog.records if "Connection pool is full" in record.getMessage()] == []
 
 
 def test_clean_run_exits_zero_and_bad_manifest_exits_two(s3, make_bucket):
@@ -87,6 +92,12 @@ def test_clean_run_exits_zero_and_bad_manifest_exits_two(s3, make_bucket):
     s3.put_object(Bucket=work, Key="bad.csv", Body=b"only-one-column\n")
     assert run_worker(f"s3://{work}/bad.csv", f"s3://{destination}/", f"s3://{work}/r2/", 1) == [EXIT_BAD_INPUT]
     assert run_worker(f"s3://{work}/absent.csv", f"s3://{destination}/", f"s3://{work}/r3/", 1) == [EXIT_BAD_INPUT]
+
+
+def test_the_botocore_client_pools_connections_for_what_it_sends():
+    native = CopyOptions(destination_bucket="d", object_concurrency=16, part_concurrency=1000)
+    assert client_connections(native) == 16 + 4  # the part copies go through awscrt's client
+    assert client_connections(replace(native, native_client=False)) == native.connections == 16 + 1000 + 4
 
 
 def test_shard_index_defaults_to_the_batch_array_index(monkeypatch):

@@ -27,6 +27,7 @@ from .errors import RedactingFilter, classify
 from .manifest import ManifestError
 from .options import CopyOptions
 from .report import failed_rows_manifest
+from .runner import client_connections
 from .s3client import make_s3_client
 from .s3uri import S3Uri
 from .shard import run_shard
@@ -147,7 +148,7 @@ def copy_arguments(manifest_uri: str, report_uri: str, shard_count: int, options
 def run_copy(args: argparse.Namespace, stop: StopSignal | None = None) -> int:
     """Copy one shard and upload its report; returns the exit code. ``stop`` ends the run early (exit 75)."""
     options = options_from_args(args)
-    client = make_s3_client(max_pool_connections=options.connections)
+    client = make_s3_client(max_pool_connections=client_connections(options))
     summary = run_shard(client, args.manifest, options, args.report, args.shard_index, args.shard_count, stop)
     log.info("shard %d/%d %s: %s", args.shard_index, args.shard_count,
              "stopped early" if summary["partial"] else "done", json.dumps(summary))

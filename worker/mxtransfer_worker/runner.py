@@ -19,6 +19,14 @@ def copy_client_for(client, options: CopyOptions) -> CrtCopyClient | None:
     return CrtCopyClient(client, options.connections) if options.native_client else None
 
 
+def client_connections(options: CopyOptions) -> int:
+    """The connection pool of the botocore client that ``copy_rows`` is given: ``options.connections``, less the
+    part threads' when awscrt's native client sends the part copies (``copy_client_for``). urllib3 fills a pool
+    of that many slots at its first request to a host and empties it when the client is freed: 11 and 9 ms for
+    the 10,132 of the default options, against 0.2 ms for their 132."""
+    return options.connections - options.part_concurrency if options.native_client else options.connections
+
+
 def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_result: Callable[[CopyResult], None],
               checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, paced: bool = False) -> bool:
     """Copy every row, ``options.object_concurrency`` objects at a time, and hand each result to ``on_result``
