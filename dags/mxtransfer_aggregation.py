@@ -190,7 +190,7 @@ def transfer_provider(provider: dict):
         "skip_identical": Param(True, type="boolean", description="leave out objects identical at the destination"),
         "multipart_threshold_mib": Param(None, type=["null", "integer"], minimum=1,
                                          description="copy objects above this size by parts (default: the engine's)"),
-        "part_size_mib": Param(None, type=["null", "integer"], minimum=5, description="part size of multipart copies"),
+        "part_size_mib": Param(None, type=["null", "integer"], minimum=5, description="smallest part of multipart copies (MiB; larger objects get larger parts)"),
     },
     tags=["mxtransfer"],
     doc_md=__doc__,
