@@ -6,7 +6,8 @@ runs it, ``--runs`` times. The worker runs under a wrapper that notes when each 
 worker's wall time: start (the process and the interpreter, up to the wrapper), imports, the S3 client, the
 manifest (from the client to the first row), the copy (``copy_rows``), the report (``ShardReport.upload``), and
 the end: from the report to the moment this process sees the worker's exit, which includes closing the native
-client's connections (counted, as open descriptors, when the worker exits). Each line also gives the worker's CPU.
+client's connections (counted, as open descriptors, when the worker exits; the wall and the end leave out the time
+the count takes, 18 ms for 7,500 descriptors). Each line also gives the worker's CPU.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ wrap(shard, "copy_rows", before=first_row, after="copy")
 wrap(report.ShardReport, "upload", after="report")
 exit_now = os._exit
 def exit_counting(code):
+    counting = time.time()
     mark("descriptors", len(os.listdir("/proc/self/fd")))
+    mark("counting", time.time() - counting)
     sys.stderr.flush()
     exit_now(code)
 os._exit = exit_counting
@@ -96,6 +99,7 @@ def main() -> None:
             marks = {name: float(value) for name, value in
                      (line.split()[1:] for line in worker.stderr.splitlines() if line.startswith("PHASE "))}
             cpu = after.children_user - before.children_user + after.children_system - before.children_system
+            ended -= marks["counting"]  # the count's own time
             ends = [marks[name] for name in names] + [ended]
             steps = [end - begin for begin, end in zip([started, *ends], ends)]
             print(f"{run:>3}  {ended - started:6.2f}  {cpu:5.2f}  " + "  ".join(f"{step:8.3f}" for step in steps)
