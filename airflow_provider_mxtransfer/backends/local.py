@@ -9,6 +9,7 @@ from airflow_provider_mxtransfer.backends import FAILED, SUCCEEDED, FleetStatus
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.transfer import TransferPlan
 from mxtransfer_worker.report import ShardReports
+from mxtransfer_worker.runner import client_connections
 from mxtransfer_worker.shard import run_shard
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class LocalBackend:
 
     def submit(self, plan: TransferPlan) -> dict:
         options = plan.options
-        client = self.hook.get_copy_client(options.connections)
+        client = self.hook.get_copy_client(client_connections(options))
         failed_shards = []
         for index in range(plan.shard_count):
             summary = run_shard(client, plan.manifest_uri, options, plan.report_uri, index, plan.shard_count)
