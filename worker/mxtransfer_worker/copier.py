@@ -27,7 +27,7 @@ from .checkpoints import Checkpoint, CheckpointStore
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import PART_RATE, ObjectTooLargeError, PartPlan, choose_part_size, tapered_plan
+from .parts import PART_RATE, ObjectTooLargeError, PartPlan, check_object_size, choose_part_size, tapered_plan
 from .s3client import is_aws_endpoint
 from .throttle import THROTTLING_CODES, Turns
 
@@ -468,7 +468,7 @@ class ObjectCopier:
             raise CopyError("InvalidObjectState", f"{self._source_uri(row)} is archived ({tier}): restore it first "
                             "(RestoreObject) and re-run the transfer")
         try:
-            choose_part_size(source["ContentLength"], self.options.part_size)
+            check_object_size(source["ContentLength"])
         except ObjectTooLargeError as error:
             raise CopyError("EntityTooLarge", f"{self._source_uri(row)}: {error}") from error
 
@@ -571,9 +571,10 @@ class ObjectCopier:
         """The parts of an object of ``size`` bytes: tapered when they are sent at the pace the taper is worked
         out for (``_part_turns``); uniform (``choose_part_size``) when they go out only as others end, on part
         threads or fewer in flight than the pace needs (``part_concurrency``)."""
-        tapered = tapered_plan(size, self.options.part_size)
-        if self._send is not None and self.options.part_concurrency >= tapered.count:
-            return tapered
+        if self._send is not None:
+            tapered = tapered_plan(size, self.options.part_size)
+            if self.options.part_concurrency >= tapered.count:
+                return tapered
         return PartPlan(size, choose_part_size(size, self.options.part_size))
 
     def _start_upload(self, row: ManifestRow, source: dict, destination_key: str, plan: PartPlan) -> Checkpoint:

@@ -35,16 +35,21 @@ class ObjectTooLargeError(ValueError):
     """The object is larger than S3's maximum object size, so no part size can copy it."""
 
 
-def choose_part_size(object_size: int, preferred_part_size: int) -> int:
-    """The part size for copying ``object_size`` bytes: ``preferred_part_size`` unless that would need more
-    parts than ``fastest_part_count`` (or 10,000), in which case the smallest whole-MiB size that fits in that
-    many; always within S3's 5 MiB to 5 GiB bounds. Raises ``ObjectTooLargeError`` above ``MAX_OBJECT_SIZE``.
-    """
+def check_object_size(object_size: int) -> None:
+    """Raise ``ObjectTooLargeError`` when ``object_size`` is above ``MAX_OBJECT_SIZE``: no parts can copy it."""
     if object_size > MAX_OBJECT_SIZE:
         raise ObjectTooLargeError(
             f"object of {object_size:,} bytes exceeds S3's maximum object size of {MAX_OBJECT_SIZE:,} bytes "
             f"({MAX_PARTS:,} parts of {MAX_PART_SIZE:,} bytes)"
         )
+
+
+def choose_part_size(object_size: int, preferred_part_size: int) -> int:
+    """The part size for copying ``object_size`` bytes: ``preferred_part_size`` unless that would need more
+    parts than ``fastest_part_count`` (or 10,000), in which case the smallest whole-MiB size that fits in that
+    many; always within S3's 5 MiB to 5 GiB bounds. Raises ``ObjectTooLargeError`` above ``MAX_OBJECT_SIZE``.
+    """
+    check_object_size(object_size)
     part_size = min(max(preferred_part_size, MIN_PART_SIZE), MAX_PART_SIZE)
     most = min(MAX_PARTS, fastest_part_count(object_size))
     if -(-object_size // part_size) > most:
@@ -106,7 +111,7 @@ def tapered_plan(object_size: int, smallest_part: int) -> PartPlan:
     5 GiB, and there are at most 10,000 (so the largest objects get nearly uniform parts); an object that fits
     in the first second's parts gets uniform parts of ``smallest_part``. Raises ``ObjectTooLargeError`` above
     ``MAX_OBJECT_SIZE``."""
-    choose_part_size(object_size, smallest_part)  # the size check
+    check_object_size(object_size)
     smallest = min(max(smallest_part, MIN_PART_SIZE), MAX_PART_SIZE)
     burst, step = int(PART_RATE), int(STREAM_BANDWIDTH / PART_RATE)
 
