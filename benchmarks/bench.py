@@ -51,7 +51,9 @@ LEGEND = (
     " over the best peer's (same worker count); wall time over the limit the settings imply; the check that every"
     " destination object exists with the source's size and content (or that the listing saw every key)."
     " `~` marks runs stopped at the cap and extrapolated from their progress (bytes plus 1 MiB per object"
-    " done; requests and CPU scaled by the fraction done).")
+    " done; requests and CPU scaled by the fraction done). Notes give, for several objects, the seconds from the"
+    " first copy landing to the last, and the limit over them: the pace while copying, without the tool's start"
+    " and end.")
 CAVEATS = (
     "Caveats: the engine runs with `--no-copy-annotations`, since the emulator answers 501 to the annotation calls"
     f" (on S3 each multipart copy adds a ListObjectAnnotations). The emulator is one event loop ({EVENT_LOOP}; its own"
@@ -133,6 +135,11 @@ def _run_tool(server: EmulatorProcess, scenario: Scenario, tool: Tool, workers: 
         if not measurement.capped and not any(measurement.exit_codes):
             row["check"] = "ok" if result["good"] == len(keys) else \
                 f"FAILED ({result['missing']:,} missing, {result['wrong']:,} wrong)"
+        if result["landed_s"] and not measurement.capped:
+            # the pace while copying, without the tool's start and end (for a fleet, the start of every process)
+            row["landed_s"] = landed = result["landed_s"]
+            limit, _ = scenario.limit()
+            notes.append(f"copies landed over {landed:.1f} s, at {limit / landed:.0%} of the limit's pace")
         server.call("drop", destination)
     row["notes"] = "; ".join(note for note in notes if note)
     return row

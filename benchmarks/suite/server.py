@@ -64,18 +64,22 @@ def _progress(store, bucket: str) -> tuple[int, int]:
 
 
 def _verify(store, source: str, destination: str, keys: list[str]) -> dict:
-    """Counts of ``keys`` copied from ``source`` to ``destination`` with equal size and content, and not."""
+    """Counts of ``keys`` copied from ``source`` to ``destination`` with equal size and content, and not, and
+    ``landed_s``: the seconds from the first of the good copies landing to the last (0 for fewer than two)."""
     src, dst = store.buckets[source], store.buckets.get(destination)
     good = missing = wrong = 0
+    first = last = None
     for key in keys:
         original, copy = src.objects[key], dst.objects.get(key) if dst else None
         if copy is None:
             missing += 1
         elif copy.content.size == original.content.size and store.md5(copy.content) == store.md5(original.content):
             good += 1
+            first = copy.last_modified if first is None else min(first, copy.last_modified)
+            last = copy.last_modified if last is None else max(last, copy.last_modified)
         else:
             wrong += 1
-    return {"good": good, "missing": missing, "wrong": wrong}
+    return {"good": good, "missing": missing, "wrong": wrong, "landed_s": last - first if good > 1 else 0.0}
 
 
 def _drop(store, bucket: str) -> None:

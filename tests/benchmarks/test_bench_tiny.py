@@ -40,6 +40,10 @@ def test_tiny_bench_runs_every_scenario_and_verifies_every_tool(tmp_path):
         assert (split["workers"], split["check"]) == (4, "ok")
     fleet_workers = {(row["tool"], row["workers"]) for row in rows["fleet-one-prefix"]}
     assert {("mxtransfer engine", 1), ("mxtransfer engine", 2)} <= fleet_workers
+    for row in rows["fleet-one-prefix"]:  # the pace while copying: from the first copy landing to the last
+        assert 0 < row["landed_s"] < row["wall_s"], row
+        assert "copies landed over" in row["notes"], row
+    assert all("landed_s" not in row for row in rows["large"])  # one object: no pace to give
     text = report.read_text()
     assert "| tool | workers | wall s | objects/s | GiB/s | requests | CPU s | peak RSS MiB |" in text
     assert text.count("| mxtransfer engine | 1 |") == len(SCENARIOS)
