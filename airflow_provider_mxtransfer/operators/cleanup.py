@@ -19,7 +19,8 @@ class AbortStaleUploadsOperator(AwsBaseOperator[S3CopyHook]):
     those whose checkpoint was written less than ``min_idle_seconds`` ago (a copy that may still run), are left
     alone. Run it after the transfer ended (e.g. after ``BatchFleetSensor``, with ``trigger_rule="all_done"``).
 
-    Returns (XCom) the counts ``{"aborted", "active", "foreign", "orphan_checkpoints"}``.
+    Returns (XCom) the counts ``{"aborted", "active", "foreign", "orphan_checkpoints",
+    "unreadable_checkpoints"}``.
 
     :param transfer: the copy operator's return value (templated; pass ``copy_task.output``)
     :param min_idle_seconds: leave uploads whose checkpoint was written more recently than this

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from mxtransfer_worker.checkpoints import Checkpoint, CheckpointStore
 from mxtransfer_worker.cleanup import abort_stale_uploads
@@ -52,7 +52,23 @@ def test_only_the_transfers_idle_uploads_are_aborted(s3, make_bucket):
     assert list(store.entries()) == [] and len(list(other_store.entries())) == 1
     assert s3.list_objects_v2(Bucket=work, Prefix="reports/t1/").get("KeyCount") == 0  # claims gone too
     assert abort_stale_uploads(s3, f"s3://{destination}/agg/", report, now=later).summary() == {
-        "aborted": 0, "active": 0, "foreign": 2, "orphan_checkpoints": 0}
+        "aborted": 0, "active": 0, "foreign": 2, "orphan_checkpoints": 0, "unreadable_checkpoints": 0}
+
+
+def test_a_checkpoint_that_cannot_be_read_is_reported_and_left_alone(s3, make_bucket):
+    source, destination, work = make_bucket("src"), make_bucket("dst"), make_bucket("work")
+    report = f"s3://{work}/reports/t1/"
+    store = CheckpointStore(s3, f"{report}checkpoints/")
+    key, upload_id = _checkpoint(s3, store, source, destination, "agg/a.mxf")
+    s3.put_object(Bucket=work, Key="reports/t1/checkpoints/0123.json", Body=b'{"upload_id": "u", "trunc')
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+
+    done = abort_stale_uploads(s3, f"s3://{destination}/agg/", report, now=later)
+    assert done.aborted == [f"s3://{destination}/{key} ({upload_id})"]  # the readable one is handled as ever
+    (unreadable,) = done.unreadable_checkpoints
+    assert unreadable.startswith(f"the checkpoint s3://{work}/reports/t1/checkpoints/0123.json is unreadable: not JSON")
+    assert done.summary()["unreadable_checkpoints"] == 1
+    assert s3.get_object(Bucket=work, Key="reports/t1/checkpoints/0123.json")["Body"].read().startswith(b'{"upload')
 
 
 def test_cli_aborts_and_drops_checkpoints_whose_upload_is_gone(s3, make_bucket):

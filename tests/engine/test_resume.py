@@ -9,17 +9,18 @@ import io
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
-from mxtransfer_worker.checkpoints import Checkpoint
+from mxtransfer_worker.checkpoints import Checkpoint, CheckpointStore
 from mxtransfer_worker.cli import EXIT_OK, EXIT_RETRY
 from mxtransfer_worker.copier import ObjectCopier, StopSignal
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
@@ -216,6 +217,63 @@ def test_a_checkpoint_written_before_plans_tapered_has_uniform_parts():
                "part_size": PART_SIZE, "parts": []}
     assert Checkpoint(**written).plan == PartPlan(SIZE, PART_SIZE)
     assert Checkpoint(**written).plan.count == TOTAL_PARTS
+
+
+def test_a_checkpoint_is_read_only_when_it_is_one_this_engine_wrote():
+    written = Checkpoint("src", KEY, None, '"e"', SIZE, "dst", KEY, "u", PART_SIZE, [{"PartNumber": 1, "ETag": '"p"'}],
+                         steady_parts=3, part_step=7, smallest_part=PART)
+    fields = asdict(written)
+    assert Checkpoint.from_json(json.dumps(fields).encode()) == written
+    for data, cause in [
+        (b'{"source_bucket": "src", "sour', "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b"[1, 2]", "not a JSON object but list"),
+        (json.dumps({**fields, "part_sizes": [1, 2]}).encode(), "unknown fields part_sizes"),  # another version's
+        (json.dumps({name: value for name, value in fields.items() if name != "upload_id"}).encode(),
+         "missing fields upload_id"),
+        (json.dumps({**fields, "part_size": "8"}).encode(), "field part_size is '8'"),
+        (json.dumps({**fields, "source_size": -1}).encode(), "field source_size is -1"),
+        (json.dumps({**fields, "part_size": 0}).encode(), "field part_size is 0"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(cause)):
+            Checkpoint.from_json(data)
+
+
+@pytest.mark.parametrize("body", [b'{"source_bucket": "src", "upload_id": "u", "par', b'{"format": 2}'],
+                         ids=["truncated", "another version's"])
+def test_an_unreadable_checkpoint_starts_the_copy_over(emulator, body):
+    transfer = Transfer(emulator)
+    transfer.interrupt_in_process()
+    (old_upload,) = transfer.uploads()
+    (checkpoint,) = transfer.client.list_objects_v2(Bucket=transfer.work, Prefix="report/checkpoints/")["Contents"]
+    transfer.client.put_object(Bucket=transfer.work, Key=checkpoint["Key"], Body=body)
+    before = transfer.parts_copied()
+
+    summary = transfer.run_in_process()
+    assert (summary["succeeded"], summary["skipped"], summary["partial"]) == (1, 1, False)
+    row = transfer.report_rows()[KEY]
+    assert row["status"] == "succeeded" and "started over as the checkpoint was unreadable" in row["message"]
+    assert transfer.parts_copied() - before == TOTAL_PARTS
+    head = transfer.client.head_object(Bucket=transfer.destination, Key=KEY, ChecksumMode="ENABLED")
+    source = transfer.client.head_object(Bucket=transfer.source, Key=KEY, ChecksumMode="ENABLED")
+    assert (head["ContentLength"], head["ChecksumCRC64NVME"]) == (SIZE, source["ChecksumCRC64NVME"])
+    assert transfer.checkpoints() == []
+    # the upload the unreadable checkpoint named is nobody's to abort here: the lifecycle rule's
+    assert [upload["UploadId"] for upload in transfer.uploads()] == [old_upload["UploadId"]]
+
+
+def test_an_unreadable_checkpoint_of_a_copy_already_done_is_deleted(emulator):
+    transfer = Transfer(emulator)
+    transfer.run_in_process()
+    location = transfer.client.list_objects_v2(Bucket=transfer.work, Prefix="report/")["Contents"]
+    checkpoint_key = CheckpointStore(transfer.client, transfer.report + "checkpoints/").location(
+        ManifestRow(transfer.source, KEY), transfer.destination, KEY).key
+    assert checkpoint_key not in {item["Key"] for item in location}
+    transfer.client.put_object(Bucket=transfer.work, Key=checkpoint_key, Body=b"not a checkpoint")
+
+    summary = transfer.run_in_process()
+    assert (summary["skipped"], summary["failed"]) == (2, 0)
+    assert transfer.checkpoints() == []
 
 
 def test_grace_period_over_abandons_parts_in_flight_and_exits_for_a_retry(emulator):

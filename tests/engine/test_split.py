@@ -131,6 +131,21 @@ def test_workers_share_one_upload_and_exactly_one_completes_and_reports_it(emula
     assert row["message"].endswith("verified size and CRC64NVME")
 
 
+def test_workers_that_find_an_unreadable_checkpoint_replace_it_and_share_one_upload(emulator):
+    from mxtransfer_worker.checkpoints import CheckpointStore
+
+    transfer = SplitTransfer(emulator)
+    where = CheckpointStore(transfer.client, transfer.report + "checkpoints/").location(
+        ManifestRow(transfer.source, KEY), transfer.destination, KEY)
+    transfer.client.put_object(Bucket=where.bucket, Key=where.key, Body=b'{"upload_id": "gone", "par')
+    for worker in [transfer.start_worker(index=index) for index in range(WORKERS)]:
+        _finish(worker)
+    transfer.assert_copied_and_clean()
+    assert transfer.parts_copied() == TOTAL_PARTS
+    (row,) = [row for index in range(WORKERS) for row in transfer.shard_rows(index)]
+    assert (row["status"], int(row["bytes"])) == ("succeeded", SIZE)
+
+
 def test_a_worker_killed_mid_way_resumes_its_parts_and_completes_the_upload(emulator):
     transfer = SplitTransfer(emulator)
     workers = [transfer.start_worker(index=index) for index in range(WORKERS)]

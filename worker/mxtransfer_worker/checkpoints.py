@@ -5,15 +5,18 @@ One small JSON object per in-flight copy, at ``<prefix>/<sha256 of source and de
 id, the part plan (``parts.PartPlan``), the source's ETag and size, and the parts done when it was last
 written. It is written when the upload is created, now and then while parts are copied, and when the worker
 stops; it is deleted when the copy ends. The parts it lists are informational: on resume, ``ListParts`` says
-which parts exist.
+which parts exist. One this engine cannot read (corrupt, or written by another version with other fields) is
+not used: the copy starts over and replaces it, and the bucket's lifecycle rule aborts any upload it named.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import typing
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 
 from botocore.exceptions import ClientError
@@ -50,6 +53,30 @@ class Checkpoint:
     part_step: int = 0
     smallest_part: int = 0
 
+    @classmethod
+    def from_json(cls, data: bytes) -> Checkpoint:
+        """The checkpoint ``data`` holds (as ``CheckpointStore.save`` writes it); ValueError saying what is wrong
+        when it is not one: not JSON, a field missing, of the wrong type or unknown (e.g. written by another
+        version of the engine, whose plan this one might misread)."""
+        try:
+            values = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"not JSON ({error})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"not a JSON object but {type(values).__name__}")
+        types, required = _field_types()
+        unknown = sorted(set(values) - set(types))
+        missing = [name for name in required if name not in values]
+        if unknown or missing:
+            raise ValueError("; ".join(filter(None, [unknown and f"unknown fields {', '.join(unknown)}",
+                                                     missing and f"missing fields {', '.join(missing)}"])))
+        for name, value in values.items():
+            if not isinstance(value, types[name]) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
+                raise ValueError(f"field {name} is {value!r}")
+        if values["part_size"] == 0:
+            raise ValueError("field part_size is 0")
+        return cls(**values)
+
     @property
     def plan(self) -> PartPlan:
         """The parts this copy is made of."""
@@ -65,6 +92,24 @@ class Checkpoint:
             return (f"the part plan changed (now {plan.count:,} parts of up to {plan.head:,} bytes, was "
                     f"{self.plan.count:,} of up to {self.part_size:,})")
         return None
+
+
+@functools.cache
+def _field_types() -> tuple[dict[str, object], list[str]]:
+    """``Checkpoint``'s fields with the JSON types they take (``list`` for ``list[dict]``), and those it must have."""
+    hints = typing.get_type_hints(Checkpoint)
+    types = {name: list if typing.get_origin(hint) is list else hint for name, hint in hints.items()}
+    required = [item.name for item in fields(Checkpoint) if item.default is MISSING and item.default_factory is MISSING]
+    return types, required
+
+
+class UnreadableCheckpoint(Exception):
+    """The checkpoint at ``location`` is not one this engine can read (``cause`` says why): the copy it was for
+    cannot resume from it and starts over."""
+
+    def __init__(self, location: S3Uri, cause: str):
+        super().__init__(f"the checkpoint {location} is unreadable: {cause}")
+        self.location, self.cause = location, cause
 
 
 class CheckpointStore:
@@ -86,7 +131,7 @@ class CheckpointStore:
         return self.location(row, checkpoint.destination_bucket, checkpoint.destination_key)
 
     def load(self, row: ManifestRow, destination_bucket: str, destination_key: str) -> Checkpoint | None:
-        """The checkpoint of this copy, or None if there is none."""
+        """The checkpoint of this copy, or None if there is none; ``UnreadableCheckpoint`` if it is not one."""
         where = self.location(row, destination_bucket, destination_key)
         try:
             body = self.client.get_object(Bucket=where.bucket, Key=where.key)["Body"]
@@ -100,16 +145,29 @@ class CheckpointStore:
                                 "s3:ListBucket on it so that a missing checkpoint answers 404)") from error
             raise classify(error, f"read the checkpoint {where}") from error
         with body:
-            return Checkpoint(**json.loads(body.read()))
+            return self._read(where, body.read())
 
-    def entries(self) -> Iterator[tuple[Checkpoint, datetime]]:
-        """Every checkpoint under the prefix, with the time it was last written."""
+    def entries(self) -> Iterator[tuple[Checkpoint | UnreadableCheckpoint, datetime]]:
+        """Every checkpoint under the prefix (or the ``UnreadableCheckpoint`` saying why it is none), with the time
+        it was last written."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.prefix.bucket, Prefix=self.prefix.key)
         for page in pages:
             for item in page.get("Contents", []):
                 if item["Key"].endswith(".json") and "/" not in item["Key"][len(self.prefix.key):]:
                     with self.client.get_object(Bucket=self.prefix.bucket, Key=item["Key"])["Body"] as body:
-                        yield Checkpoint(**json.loads(body.read())), item["LastModified"]
+                        data = body.read()
+                    try:
+                        checkpoint = self._read(S3Uri(self.prefix.bucket, item["Key"]), data)
+                    except UnreadableCheckpoint as unreadable:
+                        checkpoint = unreadable
+                    yield checkpoint, item["LastModified"]
+
+    @staticmethod
+    def _read(where: S3Uri, data: bytes) -> Checkpoint:
+        try:
+            return Checkpoint.from_json(data)
+        except ValueError as error:
+            raise UnreadableCheckpoint(where, str(error)) from None
 
     def save(self, checkpoint: Checkpoint) -> S3Uri:
         """Write ``checkpoint``; returns where."""
@@ -154,7 +212,7 @@ class CheckpointStore:
             return False
         return True
 
-    def delete(self, checkpoint: Checkpoint) -> None:
-        """Remove ``checkpoint`` (the copy it describes ended)."""
-        where = self._location_of(checkpoint)
+    def delete(self, checkpoint: Checkpoint | UnreadableCheckpoint) -> None:
+        """Remove ``checkpoint`` (the copy it describes ended), or the object that is not one."""
+        where = checkpoint.location if isinstance(checkpoint, UnreadableCheckpoint) else self._location_of(checkpoint)
         self.client.delete_object(Bucket=where.bucket, Key=where.key)

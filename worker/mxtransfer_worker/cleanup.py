@@ -11,14 +11,17 @@ rule that aborts incomplete uploads (see the README) is the backstop.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
-from .checkpoints import CheckpointStore
+from .checkpoints import CheckpointStore, UnreadableCheckpoint
 from .s3uri import S3Uri
 from .shard import CHECKPOINTS_FOLDER
+
+log = logging.getLogger(__name__)
 
 #: Default idle time after which a checkpointed upload counts as abandoned: far above the 30 s between the
 #: checkpoint writes of a running copy, and above AWS Batch's wait before a retried job attempt starts.
@@ -29,16 +32,19 @@ DEFAULT_MIN_IDLE_SECONDS = 3600.0
 class UploadCleanup:
     """What ``abort_stale_uploads`` found: ``aborted`` and ``active`` uploads of the transfer as
     ``s3://bucket/key (upload id)`` strings, ``foreign`` the count of other uploads under the prefix (left
-    alone), and ``orphan_checkpoints`` the idle checkpoints whose upload no longer exists (deleted)."""
+    alone), ``orphan_checkpoints`` the idle checkpoints whose upload no longer exists (deleted), and
+    ``unreadable_checkpoints`` the objects under the checkpoint prefix that are not checkpoints this engine can
+    read, with why (left alone: a copy that meets one starts over and replaces it)."""
 
     aborted: list[str] = field(default_factory=list)
     active: list[str] = field(default_factory=list)
     foreign: int = 0
     orphan_checkpoints: int = 0
+    unreadable_checkpoints: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"aborted": len(self.aborted), "active": len(self.active), "foreign": self.foreign,
-                "orphan_checkpoints": self.orphan_checkpoints}
+                "orphan_checkpoints": self.orphan_checkpoints, "unreadable_checkpoints": len(self.unreadable_checkpoints)}
 
 
 def abort_stale_uploads(client, destination_uri: str, report_uri: str,
@@ -50,11 +56,14 @@ def abort_stale_uploads(client, destination_uri: str, report_uri: str,
     destination = S3Uri.parse(destination_uri)
     store = CheckpointStore(client, str(S3Uri.parse(report_uri).join(CHECKPOINTS_FOLDER)))
     now = now or datetime.now(timezone.utc)
-    ours = {}
+    ours, unreadable = {}, []
     for checkpoint, written in store.entries():
-        if checkpoint.destination_bucket == destination.bucket and checkpoint.destination_key.startswith(destination.key):
+        if isinstance(checkpoint, UnreadableCheckpoint):
+            log.warning("%s; left alone", checkpoint)
+            unreadable.append(str(checkpoint))
+        elif checkpoint.destination_bucket == destination.bucket and checkpoint.destination_key.startswith(destination.key):
             ours[(checkpoint.destination_key, checkpoint.upload_id)] = checkpoint, written
-    result = UploadCleanup()
+    result = UploadCleanup(unreadable_checkpoints=unreadable)
     pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=destination.bucket, Prefix=destination.key)
     for page in pages:
         for upload in page.get("Uploads", []):

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .checkpoints import Checkpoint, CheckpointStore
+from .checkpoints import Checkpoint, CheckpointStore, UnreadableCheckpoint
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
@@ -608,7 +608,12 @@ class ObjectCopier:
         ``(None, note)`` when there is nothing (valid) to resume. A stale checkpoint's upload is aborted."""
         if not self.checkpoints:
             return None, ""
-        checkpoint = self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+        try:
+            checkpoint = self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+        except UnreadableCheckpoint as unreadable:
+            log.warning("%s; the copy of %s starts over", unreadable, self._source_uri(row))
+            return None, (f"; started over as the checkpoint was unreadable ({unreadable.cause}): the bucket's "
+                          "lifecycle rule aborts any upload it named")
         if checkpoint is None:
             return None, ""
         problem = checkpoint.mismatch(source, plan)
@@ -647,16 +652,21 @@ class ObjectCopier:
                         checkpoint.destination_key, error)
             return "written when the upload started"
 
-    def _delete_checkpoint(self, checkpoint: Checkpoint) -> None:
+    def _delete_checkpoint(self, checkpoint: Checkpoint | UnreadableCheckpoint) -> None:
         try:
             self.checkpoints.delete(checkpoint)
         except (ClientError, BotoCoreError) as error:
-            log.warning("could not delete the checkpoint of the finished copy to s3://%s/%s: %s",
-                        checkpoint.destination_bucket, checkpoint.destination_key, error)
+            what = f"the unreadable checkpoint {checkpoint.location}" if isinstance(checkpoint, UnreadableCheckpoint) \
+                else f"the checkpoint of the finished copy to s3://{checkpoint.destination_bucket}/{checkpoint.destination_key}"
+            log.warning("could not delete %s: %s", what, error)
 
     def _discard_checkpoint(self, row: ManifestRow, destination_key: str) -> None:
         """Abort and forget any copy of ``row`` left in flight (e.g. a worker killed just after completing it)."""
-        checkpoint = self.checkpoints and self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+        try:
+            checkpoint = self.checkpoints and self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+        except UnreadableCheckpoint as unreadable:
+            self._delete_checkpoint(unreadable)  # no upload to abort that it could name
+            return
         if checkpoint:
             self._abort(destination_key, checkpoint.upload_id)
             self._delete_checkpoint(checkpoint)
