@@ -179,6 +179,43 @@ def test_requests_of_the_native_copy_client_are_governed_and_counted(emulator, b
     assert governor.counts()["requests"] == 3 == len(turns)
 
 
+@pytest.mark.parametrize("long_copy_bytes, most_in_flight", [(0, 6), (1 << 30, 2)], ids=["long", "short"])
+def test_long_one_request_copies_have_a_window_of_their_own(emulator, buckets, monkeypatch, long_copy_bytes,
+                                                            most_in_flight):
+    """Copies of large objects take no thread and stream for long: they fill ``SENT_COPIES`` (a 50 MiB proxy must
+    not wait for one of the 128 object rows), never more; short ones stay within ``object_concurrency``."""
+    import mxtransfer_worker.crt_copy as crt_copy
+    import mxtransfer_worker.runner as runner
+
+    source, destination = buckets
+    client = make_s3_client(endpoint_url=emulator.url)
+    for index in range(30):
+        client.put_object(Bucket=source, Key=f"proxy {index}.mp4", Body=b"p" * index)
+    rows = listed_rows(client, source)
+    monkeypatch.setattr(runner, "SENT_COPIES", 6)
+    monkeypatch.setattr(runner, "LONG_COPY_BYTES", long_copy_bytes)
+    in_flight, most = [0], [0]
+    send = crt_copy.CrtCopyClient.send
+
+    def counted_send(self, method, args, on_done=None):
+        def done(answer):
+            in_flight[0] -= 1
+            on_done(answer)
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        return send(self, method, args, done)
+
+    monkeypatch.setattr(crt_copy.CrtCopyClient, "send", counted_send)
+    emulator.configure(latency_s=0.3)  # every copy is still in flight when the next rows are sent
+    try:
+        results = run(client, rows, CopyOptions(destination_bucket=destination, conditional_copy=True,
+                                                copy_annotations=False, object_concurrency=2))
+    finally:
+        emulator.configure(latency_s=0.0)
+    assert {result.message for result in results.values()} == {ONE_REQUEST} and len(results) == 30
+    assert most[0] == most_in_flight
+
+
 def test_slow_down_to_the_native_client_is_a_throttle_retried_until_the_copy_succeeds(emulator, buckets):
     """The native client does not retry (``crt_copy``): awscrt's error for a SlowDown is S3's SlowDown, which the
     request governor must see and the engine must retry beyond ``max_attempts`` (here 1),

@@ -51,6 +51,8 @@ class CopyOptions:
     #: The smallest part (but an object's last): larger objects get larger parts (``parts.tapered_plan``, or
     #: ``parts.choose_part_size`` when parts cannot go out at S3's pace).
     part_size: int = 64 * MiB
+    #: Rows copied at once on object threads (HEADs, parts, retries); a listed small object's conditional
+    #: CopyObject takes no thread, and up to ``runner.SENT_COPIES`` of those are in flight besides.
     object_concurrency: int = 128
     #: Part copies of one object in flight at most; with the native client the pace bounds them too
     #: (``parts.PART_RATE``: thousands for parts of 100 MiB and more), over connections bounded by the limit on
