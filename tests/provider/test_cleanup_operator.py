@@ -20,8 +20,10 @@ def test_operator_aborts_the_transfers_uploads_only(s3, make_bucket):
     theirs = s3.create_multipart_upload(Bucket=destination, Key="agg/b.mxf")["UploadId"]
 
     dry = AbortStaleUploadsOperator(task_id="clean", transfer=transfer, min_idle_seconds=0, dry_run=True)
-    assert dry.execute({}) == {"aborted": 1, "active": 0, "foreign": 1, "orphan_checkpoints": 0}
+    assert dry.execute({}) == {"aborted": 1, "active": 0, "foreign": 1, "orphan_checkpoints": 0,
+                               "unreadable_checkpoints": 0}
     assert len(s3.list_multipart_uploads(Bucket=destination)["Uploads"]) == 2
     operator = AbortStaleUploadsOperator(task_id="clean", transfer=transfer, min_idle_seconds=0)
-    assert operator.execute({}) == {"aborted": 1, "active": 0, "foreign": 1, "orphan_checkpoints": 0}
+    assert operator.execute({}) == {"aborted": 1, "active": 0, "foreign": 1, "orphan_checkpoints": 0,
+                                    "unreadable_checkpoints": 0}
     assert [upload["UploadId"] for upload in s3.list_multipart_uploads(Bucket=destination)["Uploads"]] == [theirs]
