@@ -44,7 +44,8 @@ class UploadCleanup:
 
     def summary(self) -> dict:
         return {"aborted": len(self.aborted), "active": len(self.active), "foreign": self.foreign,
-                "orphan_checkpoints": self.orphan_checkpoints, "unreadable_checkpoints": len(self.unreadable_checkpoints)}
+                "orphan_checkpoints": self.orphan_checkpoints,
+                "unreadable_checkpoints": len(self.unreadable_checkpoints)}
 
 
 def abort_stale_uploads(client, destination_uri: str, report_uri: str,

@@ -656,14 +656,18 @@ class ObjectCopier:
         try:
             self.checkpoints.delete(checkpoint)
         except (ClientError, BotoCoreError) as error:
-            what = f"the unreadable checkpoint {checkpoint.location}" if isinstance(checkpoint, UnreadableCheckpoint) \
-                else f"the checkpoint of the finished copy to s3://{checkpoint.destination_bucket}/{checkpoint.destination_key}"
+            if isinstance(checkpoint, UnreadableCheckpoint):
+                what = f"the unreadable checkpoint {checkpoint.location}"
+            else:
+                what = (f"the checkpoint of the finished copy to s3://{checkpoint.destination_bucket}/"
+                        f"{checkpoint.destination_key}")
             log.warning("could not delete %s: %s", what, error)
 
     def _discard_checkpoint(self, row: ManifestRow, destination_key: str) -> None:
         """Abort and forget any copy of ``row`` left in flight (e.g. a worker killed just after completing it)."""
+        destination_bucket = self.options.destination_bucket
         try:
-            checkpoint = self.checkpoints and self.checkpoints.load(row, self.options.destination_bucket, destination_key)
+            checkpoint = self.checkpoints and self.checkpoints.load(row, destination_bucket, destination_key)
         except UnreadableCheckpoint as unreadable:
             self._delete_checkpoint(unreadable)  # no upload to abort that it could name
             return
