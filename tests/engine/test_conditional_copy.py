@@ -183,7 +183,8 @@ def test_requests_of_the_native_copy_client_are_governed_and_counted(emulator, b
 def test_long_one_request_copies_have_a_window_of_their_own(emulator, buckets, monkeypatch, long_copy_bytes,
                                                             most_in_flight):
     """Copies of large objects take no thread and stream for long: they fill ``SENT_COPIES`` (a 50 MiB proxy must
-    not wait for one of the 128 object rows), never more; short ones stay within ``object_concurrency``."""
+    not wait for a place among ``object_concurrency`` rows), never more; short ones stay within
+    ``object_concurrency``."""
     import mxtransfer_worker.crt_copy as crt_copy
     import mxtransfer_worker.runner as runner
 
