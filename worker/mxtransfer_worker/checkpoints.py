@@ -71,7 +71,8 @@ class Checkpoint:
             raise ValueError("; ".join(filter(None, [unknown and f"unknown fields {', '.join(unknown)}",
                                                      missing and f"missing fields {', '.join(missing)}"])))
         for name, value in values.items():
-            if not isinstance(value, types[name]) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            negative = isinstance(value, int) and value < 0
+            if not isinstance(value, types[name]) or isinstance(value, bool) or negative:
                 raise ValueError(f"field {name} is {value!r}")
         if values["part_size"] == 0:
             raise ValueError("field part_size is 0")
@@ -99,7 +100,8 @@ def _field_types() -> tuple[dict[str, object], list[str]]:
     """``Checkpoint``'s fields with the JSON types they take (``list`` for ``list[dict]``), and those it must have."""
     hints = typing.get_type_hints(Checkpoint)
     types = {name: list if typing.get_origin(hint) is list else hint for name, hint in hints.items()}
-    required = [item.name for item in fields(Checkpoint) if item.default is MISSING and item.default_factory is MISSING]
+    required = [item.name for item in fields(Checkpoint)
+                if item.default is MISSING and item.default_factory is MISSING]
     return types, required
 
 

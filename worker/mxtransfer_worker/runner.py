@@ -46,10 +46,9 @@ def copy_rows(client, rows: Iterable[ManifestRow], options: CopyOptions, on_resu
     CopyObject is sent from this thread and finished here when its answer settles it; other rows go to object
     threads, which wait on part threads, never the reverse, so the pools cannot deadlock. At most
     ``options.object_concurrency`` rows are in flight, besides up to ``SENT_COPIES`` sent copies of objects of
-    at least ``LONG_COPY_BYTES``. Multipart copies keep ``checkpoints`` (see
-    ``ObjectCopier``). With ``options.native_client`` the copy requests go through awscrt's native client
-    (``crt_copy``), everything else through ``client``; ``paced``: a request governor paces them (see
-    ``ObjectCopier``).
+    at least ``LONG_COPY_BYTES``. Multipart copies keep ``checkpoints`` (see ``ObjectCopier``). With
+    ``options.native_client`` the copy requests go through awscrt's native client (``crt_copy``), everything else
+    through ``client``; ``paced``: a request governor paces them (see ``ObjectCopier``).
 
     Once ``stop`` is requested no more rows are pulled, and rows already pulled but unfinished are reported as
     ``Interrupted``; part requests still in flight after the grace period are abandoned, not awaited. Returns
