@@ -169,8 +169,8 @@ def modeled_copy(size: int, workers: int, settings: dict, part_concurrency: int 
             start = max(start, finish[index - window])
         finish.append(start + latency + part / bandwidth)
     seconds = 5 * latency + max(finish)
-    smallest = min(parts[:-1] or parts)
-    sizes = f"{plan.head / MiB:,.0f}" + (f" down to {smallest / MiB:,.0f}" if smallest < plan.head else "")
+    least = min(parts[:-1] or parts)  # the smallest part but the last
+    sizes = f"{plan.head / MiB:,.0f}" + (f" down to {least / MiB:,.0f}" if least < plan.head else "")
     return seconds, (f"{plan.count:,} parts of {sizes} MiB, {workers} worker(s) × {per_worker:,} in flight,"
                      f" sent at up to {min(rate, PART_RATE):,.0f}/s after a burst of {min(burst, PART_RATE):,.0f}, each"
                      f" taking {latency * 1000:.0f} ms + bytes at {bandwidth / 1e6:,.0f} MB/s: the last done at"
