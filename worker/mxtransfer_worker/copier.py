@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .checkpoints import Checkpoint, CheckpointStore, UnreadableCheckpoint
+from .completion import build_completions_here
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
@@ -217,6 +218,7 @@ class ObjectCopier:
                  checkpoints: CheckpointStore | None = None, stop: StopSignal | None = None, copy_client=None,
                  paced: bool = False):
         self.client = client
+        build_completions_here(client)
         self.paced = paced
         self.copy_client = copy_client or client
         #: Sends a request without a thread of its own (``crt_copy.CrtCopyClient.send``); a boto3 client has none.
