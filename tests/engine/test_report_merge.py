@@ -11,6 +11,8 @@ import json
 import re
 import threading
 
+import pytest
+
 from mxtransfer_worker.cli import main as worker_main
 from mxtransfer_worker.copier import FAILED, SUCCEEDED, CopyResult
 from mxtransfer_worker.lambda_driver import HANDOFF_RECORDS, handle_event
@@ -189,3 +191,46 @@ def test_a_shard_report_writes_its_csv_and_summary_at_once():
     report.close()
     assert client.written["r/shard-00002-of-00003.csv"].decode().splitlines()[1].startswith("1,src,a.mxf,,a.mxf,")
     assert json.loads(client.written["r/shard-00002-of-00003.json"])["succeeded"] == 1
+
+
+def test_a_summary_that_is_not_its_shards_is_left_out_of_progress_with_a_warning_naming_it(s3, make_bucket, caplog):
+    bucket = make_bucket("reports")
+    report_uri = f"s3://{bucket}/r/"
+    for index in range(5):
+        report = ShardReport(index, 5)
+        report.add(CopyResult(ManifestRow("src", f"{index}.mxf", None, 5, 1), f"{index}.mxf", SUCCEEDED, "",
+                              "CopyObject", 5, 0.02))
+        report.upload(s3, report_uri)
+        report.close()
+    good = json.loads(s3.get_object(Bucket=bucket, Key="r/shard-00000-of-00005.json")["Body"].read())
+    odd = {
+        "shard-00001-of-00005.json": (b'{"shard_index": 1, "rows"', "not JSON"),
+        "shard-00002-of-00005.json": (json.dumps({key: value for key, value in good.items() if key != "skipped"}
+                                                 | {"shard_index": 2}).encode(), "its 'skipped' is missing"),
+        "shard-00003-of-00005.json": (json.dumps(good).encode(), "it is the summary of shard 0, not of shard 3"),
+        "shard-00004-of-00005.json": (b"[1, 2]", "not a JSON object"),
+    }
+    for name, (body, _) in odd.items():
+        s3.put_object(Bucket=bucket, Key=f"r/{name}", Body=body)
+    s3.put_object(Bucket=bucket, Key="r/shard-00001-of-00005.json.tmp", Body=b"not a summary's name")
+
+    with caplog.at_level("WARNING", logger="mxtransfer_worker.report"):
+        totals = report_totals(s3, [ShardReports(report_uri, 5)])
+        merged = merge_reports(s3, report_uri, [ShardReports(report_uri, 5)])
+
+    assert (totals["rows"], totals["succeeded"]) == (1, 1)
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    for name, (_, cause) in odd.items():
+        assert any(f"s3://{bucket}/r/{name}: {cause}" in warning for warning in warnings), (name, warnings)
+    # the rows are what the merge counts: every shard's, whatever its summary
+    assert (merged.totals["rows"], merged.totals["shards_reported"]) == (5, 5)
+
+
+def test_a_completion_report_manifest_that_is_not_one_is_refused_naming_it(s3, make_bucket):
+    bucket = make_bucket("reports")
+    for body, cause in ((b"\x89PNG", "not JSON"), (b"[]", "not a JSON object"),
+                        (b'{"Format": "Report_CSV_20991231"}', "its Format is 'Report_CSV_20991231'")):
+        s3.put_object(Bucket=bucket, Key="job/manifest.json", Body=body)
+        with pytest.raises(ValueError, match=re.escape(f"s3://{bucket}/job/manifest.json is not a Report_CSV_20180820 "
+                                                       f"completion report manifest ({cause}")):
+            CompletionReport(0, f"s3://{bucket}/job/manifest.json").rows(s3, 0)

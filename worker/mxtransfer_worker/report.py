@@ -198,6 +198,35 @@ def _wall_time(summaries: Iterable[dict]) -> tuple[float, float] | None:
     return (min(start for start, _ in spans), max(end for _, end in spans)) if spans else None
 
 
+def parse_summary(raw: bytes, shard_index: int) -> dict:
+    """The JSON summary (``ShardReport.summary``) of shard ``shard_index`` in ``raw``, as ``combine_summaries``
+    reads it; raises ``ValueError`` saying why ``raw`` is not one (e.g. written by another program, or by a
+    version without some count)."""
+    try:
+        summary = json.loads(raw)
+    except ValueError as error:  # invalid JSON or UTF-8
+        raise ValueError(f"not JSON ({error})") from None
+    if not isinstance(summary, dict):
+        raise ValueError("not a JSON object")
+    for name in ("shard_index", *_SUMMED, *(name for name in _REQUEST_COUNTS if name in summary)):
+        if type(summary.get(name)) is not int:
+            raise ValueError(f"its {name!r} is missing or not a whole number")
+    if summary["shard_index"] != shard_index:
+        raise ValueError(f"it is the summary of shard {summary['shard_index']}, not of shard {shard_index} as its "
+                         "name says")
+    failures = summary.get("failures_by_code")
+    if not isinstance(failures, dict) or not all(type(count) is int for count in failures.values()):
+        raise ValueError("its 'failures_by_code' is missing or not counts by error code")
+    if summary.get("started_at") is not None:
+        try:
+            datetime.fromisoformat(summary["started_at"])
+        except (TypeError, ValueError):
+            raise ValueError(f"its 'started_at' is not a date and time ({summary['started_at']!r})") from None
+        if type(summary.get("seconds")) not in (int, float):
+            raise ValueError("its 'seconds' is missing or not a number")
+    return summary
+
+
 def _body(client, location: S3Uri):
     """The streaming body of an S3 object, or None if there is no such key."""
     try:
@@ -229,15 +258,22 @@ class ShardReports:
         return range(self.first, self.first + self.shard_count)
 
     def summaries(self, client) -> dict[int, dict]:
-        """The JSON summaries uploaded so far, by transfer shard index."""
-        suffix = f"-of-{self.shard_count:05d}.json"
+        """The JSON summaries uploaded so far, by transfer shard index. One that cannot be read as a summary of
+        its shard is left out with a warning naming it and why: summaries carry progress and timings, while the
+        rows (``rows``) are what the merged report counts."""
+        names = {report_names(index, self.shard_count)[1]: index for index in range(self.shard_count)}
         summaries = {}
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.prefix.bucket,
                                                                       Prefix=self.prefix.key + "shard-"):
             for item in page.get("Contents", []):
-                if item["Key"].endswith(suffix) and "/" not in item["Key"][len(self.prefix.key):]:
-                    summary = json.loads(client.get_object(Bucket=self.prefix.bucket, Key=item["Key"])["Body"].read())
-                    summaries[self.first + summary["shard_index"]] = summary
+                index = names.get(item["Key"][len(self.prefix.key):])
+                if index is None:
+                    continue
+                raw = client.get_object(Bucket=self.prefix.bucket, Key=item["Key"])["Body"].read()
+                try:
+                    summaries[self.first + index] = parse_summary(raw, index)
+                except ValueError as problem:
+                    log.warning("left out the shard summary s3://%s/%s: %s", self.prefix.bucket, item["Key"], problem)
         return summaries
 
     def rows(self, client, index: int) -> Iterator[dict] | None:
@@ -277,12 +313,17 @@ class CompletionReport:
         body = _body(client, S3Uri.parse(self.manifest_uri)) if self.manifest_uri else None
         if body is None:
             return None
+        not_one = f"{self.manifest_uri} is not a {COMPLETION_REPORT_FORMAT} completion report manifest"
         try:
             manifest = json.loads(body.read())
+        except ValueError as error:  # invalid JSON or UTF-8
+            raise ValueError(f"{not_one} (not JSON: {error})") from None
         finally:
             body.close()
+        if not isinstance(manifest, dict):
+            raise ValueError(f"{not_one} (not a JSON object)")
         if manifest.get("Format") != COMPLETION_REPORT_FORMAT:
-            raise ValueError(f"{self.manifest_uri} is not a {COMPLETION_REPORT_FORMAT} completion report manifest")
+            raise ValueError(f"{not_one} (its Format is {manifest.get('Format')!r})")
         return self._rows(client, manifest.get("Results", []))
 
     @staticmethod
