@@ -11,11 +11,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
+from mxtransfer_worker import copier as copier_module
 from mxtransfer_worker.copier import SUCCEEDED, ObjectCopier
 from mxtransfer_worker.crt_copy import CrtCopyClient
 from mxtransfer_worker.manifest import ManifestRow
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
+from mxtransfer_worker.runner import copy_rows
+from mxtransfer_worker.s3client import make_s3_client
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _REPO not in sys.path:
@@ -53,3 +56,26 @@ def test_a_hung_part_copy_is_cancelled_at_the_read_timeout_and_retried_alone():
     assert stats["faults"]["hang"] > 1  # the lone request's, and at least one of the copy's
     assert stats["operations"]["UploadPartCopy"] == 20 + stats["faults"]["hang"]  # each hung request sent again
     assert stats["operations"]["CreateMultipartUpload"] == 2 and "AbortMultipartUpload" not in stats["operations"]
+
+
+def test_large_objects_copied_into_one_folder_share_its_part_pace_and_draw_no_slowdown(monkeypatch):
+    # at a tenth of S3's scale: parts sent at 300 a second, a second's worth at once, into a prefix that takes 500
+    # writes a second (500 at once); 2 objects each sending 300 at once would send 600
+    monkeypatch.setattr(copier_module, "PART_RATE", 300.0)
+    with S3Emulator(copy_bandwidth=0, write_rate=500, read_rate=0) as emulator:
+        emulator.create_bucket("src")
+        emulator.create_bucket("dst")
+        for name in ("a.mxf", "b.mxf"):
+            emulator.put_virtual_object("src", f"masters/{name}", 1536 * MiB)
+        client = make_s3_client(endpoint_url=emulator.url)
+        options = CopyOptions(destination_bucket="dst", part_size=5 * MiB, copy_annotations=False)
+        results = []
+
+        copy_rows(client, [ManifestRow("src", "masters/a.mxf"), ManifestRow("src", "masters/b.mxf")], options,
+                  results.append, paced=True)
+        stats = emulator.stats()
+
+    assert [result.status for result in results] == [SUCCEEDED, SUCCEEDED], [result.message for result in results]
+    assert all("multipart copy, 308 parts" in result.message for result in results), results[0].message
+    assert stats["operations"]["UploadPartCopy"] == 2 * 308
+    assert "SlowDown" not in stats["errors"]

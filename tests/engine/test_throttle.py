@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mxtransfer_worker.s3client import make_s3_client
-from mxtransfer_worker.throttle import AimdRate, RequestGovernor
+from mxtransfer_worker.throttle import AimdRate, PrefixTurns, RequestGovernor
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _REPO not in sys.path:
@@ -178,6 +178,34 @@ def test_successes_raise_the_limit_faster_the_longer_there_is_no_throttle_then_l
     clock.now += 0.5  # two: lifted
     limiter.succeeded()
     assert limiter.rate == math.inf and limiter.reserve() == 0
+
+
+def _turns_taken(turns, now: float, most: int = 1000) -> int:
+    """How many turns ``turns`` gives at ``now``, taking each."""
+    taken = 0
+    while taken < most and not turns.wait(now):
+        turns.take(now)
+        taken += 1
+    return taken
+
+
+def test_objects_of_one_folder_share_its_part_pace_and_other_folders_have_their_own():
+    paces = PrefixTurns(rate=64.0, burst=0.5)  # (binary fractions: no rounding at the turns' edges)
+    first, second = paces.for_object("dst", "masters/a.mxf"), paces.for_object("dst", "masters/b.mxf")
+    assert _turns_taken(first, 10.0) == 1 + 32  # a turn now and half a second's worth
+    assert _turns_taken(second, 10.0) == 0  # the folder's burst is spent
+    assert second.wait(10.0) == 1 / 64
+    assert _turns_taken(second, 10.125) == 8 and _turns_taken(first, 10.125) == 0  # 64 a second between them
+    for other in (paces.for_object("dst", "proxies/a.mp4"), paces.for_object("dst", "masters/deeper/c.mxf"),
+                  paces.for_object("other-bucket", "masters/a.mxf")):
+        assert _turns_taken(other, 10.125) == 1 + 32
+
+
+def test_a_run_of_a_split_objects_parts_goes_at_its_share_of_the_pace():
+    paces = PrefixTurns(rate=64.0, burst=0.5)
+    quarter = paces.for_object("dst", "big/object", share=0.25)
+    assert _turns_taken(quarter, 5.0) == 1 + 8
+    assert quarter.wait(5.0) == 4 / 64
 
 
 def test_invalid_settings_are_refused():

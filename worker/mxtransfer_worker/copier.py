@@ -30,7 +30,7 @@ from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
 from .parts import PART_RATE, ObjectTooLargeError, PartPlan, check_object_size, choose_part_size, tapered_plan
 from .s3client import is_aws_endpoint
-from .throttle import THROTTLING_CODES, Turns
+from .throttle import THROTTLING_CODES, PrefixTurns
 
 SUCCEEDED, SKIPPED, FAILED = "succeeded", "skipped", "failed"
 #: The error code of rows a stopping worker did not finish (temporary: the next attempt resumes them).
@@ -230,6 +230,11 @@ class ObjectCopier:
         self.checkpoints = checkpoints
         self.stop = stop or StopSignal()
         self._bucket_exists: dict[str, bool] = {}
+        #: The pace of part copies: an object's parts share one key, so one partition of S3, which takes
+        #: ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE`` (a share of that) per destination prefix, a
+        #: second's worth at once; a run of the parts (``split``) gets its share. The governor still slows them
+        #: further when S3 throttles (e.g. other writers share the partition).
+        self._part_turns = PrefixTurns(PART_RATE, burst=1.0)
         self._lock = threading.Lock()
 
     # -- public ----------------------------------------------------------------------------------------------
@@ -697,7 +702,8 @@ class ObjectCopier:
             **self._owner_and_payer_args(), **self._source_owner_args(),
         }
         most = self._parts_in_flight(plan.count)
-        turns = self._part_turns(len(numbers) / plan.count)
+        turns = self._part_turns.for_object(checkpoint.destination_bucket, checkpoint.destination_key,
+                                            len(numbers) / plan.count)
         #: answer -> (part number, first byte, last byte, attempts, throttled attempts)
         in_flight: dict[object, tuple[int, int, int, int, int]] = {}
         retries: list[tuple[float, tuple[int, int, int, int, int]]] = []  # a heap by the time they are due
@@ -762,14 +768,6 @@ class ObjectCopier:
         if self._send is None:
             return self.options.part_concurrency
         return min(self.options.part_concurrency, parts)
-
-    @staticmethod
-    def _part_turns(share: float) -> Turns:
-        """Turns to send ``share`` of an object's part copies at: an object's parts share one key, so one partition
-        of S3, which takes ``PREFIX_WRITE_RATE`` writes per second: ``PART_RATE`` (a share of that), a second's
-        worth at once; a run of the parts (``split``) gets its share. The governor still slows them further when
-        S3 throttles (e.g. other writers share the partition)."""
-        return Turns(PART_RATE * share, burst=1.0)
 
     def _await_ends(self, in_flight: dict, finished: queue.SimpleQueue) -> None:
         """Wait, at most until the grace period ends, for the requests ``in_flight`` to end (each is put on
