@@ -18,7 +18,8 @@ from mxtransfer_worker.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_ROWS_FAILED, mai
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
-from mxtransfer_worker.runner import client_connections
+from mxtransfer_worker import runner
+from mxtransfer_worker.runner import SENT_COPIES, client_connections, copy_client_for
 from mxtransfer_worker.s3client import MULTIPART_THRESHOLD, upload
 
 ODD = ["a b+c%d#e?f", "ünï/cødé/🎞.mov", "quote\"comma,.txt"]
@@ -130,3 +131,12 @@ def test_upload_sends_a_small_file_whole_and_a_large_one_in_parts(s3, make_bucke
     got = s3.get_object(Bucket=bucket, Key="k")
     assert (got["Body"].read(), got["ContentType"]) == (data, "text/csv")
     assert got["ETag"].endswith('-2"') == (size > MULTIPART_THRESHOLD)  # 8 MiB and 1 byte: two parts
+
+
+def test_the_native_client_has_a_connection_for_every_request_copy_rows_may_have_in_flight(monkeypatch):
+    made = []
+    monkeypatch.setattr(runner, "CrtCopyClient", lambda client, connections: made.append(connections) or "native")
+    options = CopyOptions(destination_bucket="d", object_concurrency=16, part_concurrency=1000)
+    assert copy_client_for("botocore client", options) == "native"
+    assert made == [16 + 1000 + 4 + SENT_COPIES]  # rows, parts, reports and checkpoints, long copies sent
+    assert copy_client_for("botocore client", replace(options, native_client=False)) is None

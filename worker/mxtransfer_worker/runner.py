@@ -16,8 +16,10 @@ from .parts import MiB
 
 def copy_client_for(client, options: CopyOptions) -> CrtCopyClient | None:
     """The client for copy requests (``ObjectCopier``'s ``copy_client``): awscrt's native one built from
-    ``client`` with ``options.native_client``, else None (``client`` sends them)."""
-    return CrtCopyClient(client, options.connections) if options.native_client else None
+    ``client`` with ``options.native_client``, with a connection for each request ``copy_rows`` may have in flight
+    (``options.connections`` and ``SENT_COPIES``: awscrt queues those beyond its connections, unpaced, so that parts
+    paced to end together start late); else None (``client`` sends them)."""
+    return CrtCopyClient(client, options.connections + SENT_COPIES) if options.native_client else None
 
 
 #: Conditional CopyObjects of objects of at least ``LONG_COPY_BYTES`` in flight at most, besides the rows in
