@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections import Counter
 from functools import cached_property
@@ -33,7 +32,7 @@ from airflow_provider_mxtransfer.backends import FAILED, RUNNING, SUCCEEDED, Fle
 from airflow_provider_mxtransfer.hooks.s3control import S3ControlHook
 from airflow_provider_mxtransfer.hooks.s3copy import S3CopyHook
 from airflow_provider_mxtransfer.transfer import TransferPlan
-from mxtransfer_worker.lambda_driver import HANDOFF_RECORDS, user_arguments
+from mxtransfer_worker.lambda_driver import HANDOFF_RECORDS, handoff_record, user_arguments
 from mxtransfer_worker.manifest import open_manifest, upload_manifest
 from mxtransfer_worker.report import CompletionReport, ShardReports
 from mxtransfer_worker.s3uri import S3Uri
@@ -232,7 +231,8 @@ class S3BatchOperationsBackend:
         keys = [entry["Key"] for page in client.get_paginator("list_objects_v2").paginate(
                     Bucket=records.bucket, Prefix=records.key, Delimiter="/")
                 for entry in page.get("Contents", []) if entry["Key"].endswith(".json")]
-        return [json.loads(client.get_object(Bucket=records.bucket, Key=key)["Body"].read()) for key in sorted(keys)]
+        return [handoff_record(client.get_object(Bucket=records.bucket, Key=key)["Body"].read(),
+                               S3Uri(records.bucket, key)) for key in sorted(keys)]
 
     def _handoffs(self, report_uri: str) -> list[dict]:
         """The AWS Batch jobs the driver handed objects to, from its records: ``jobId``, ``status`` and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.request
 import uuid
 
@@ -281,3 +282,19 @@ def test_user_arguments_round_trip_and_override_the_environment():
         CopyOptions(destination_bucket="d-bucket")
     with pytest.raises(ValueError, match="user argument.s. destination longer than"):
         user_arguments(CopyOptions(destination_bucket="d-bucket", destination_prefix="x" * 1020))
+
+
+def test_a_hand_off_record_that_is_not_one_is_refused_naming_it(s3, make_bucket, batch, batch_queue):
+    source, work = make_bucket("src"), make_bucket("work")
+    s3.put_object(Bucket=source, Key=KEY, Body=b"y" * 4096)
+    queue, definition = batch_queue
+    arguments = {"destination": f"s3://{make_bucket('dst')}/in/", "report": f"s3://{work}/reports/t-43/",
+                 "jobQueue": queue, "jobDefinition": definition, "inlineMaxBytes": "1024"}
+    record = f"reports/t-43/{HANDOFF_RECORDS}{handoff_name(JOB_ID, TASK_ID)}.json"
+    for body, cause in ((b'{"batchJobId": "b-1", "rep', "not JSON"), (b'{"batchJobId": 7}', "it lacks batchJobId")):
+        s3.put_object(Bucket=work, Key=record, Body=body)
+        with pytest.raises(ValueError, match=re.escape(f"s3://{work}/{record} is not a hand-off record of the "
+                                                       f"driver ({cause}")):
+            handle_event(event_v2(source, ENCODED_KEY, arguments), s3, batch, {})
+    assert [job for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+            for job in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]] == []  # none submitted

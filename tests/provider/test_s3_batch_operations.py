@@ -154,8 +154,9 @@ def describe(job_id: str, status: str, failed: int = 0, total: int = 10, reasons
 
 def write_handoffs(s3, work: str, *batch_job_ids: str) -> None:
     for number, job_id in enumerate(batch_job_ids):
-        s3.put_object(Bucket=work, Key=f"reports/{TRANSFER_ID}/{HANDOFF_RECORDS}{number:032x}.json",
-                      Body=json.dumps({"batchJobId": job_id}).encode())
+        record = f"reports/{TRANSFER_ID}/{HANDOFF_RECORDS}{number:032x}"
+        s3.put_object(Bucket=work, Key=f"{record}.json",
+                      Body=json.dumps({"batchJobId": job_id, "report": f"s3://{work}/{record}/"}).encode())
 
 
 def batch_job(job_id: str, status: str, reason: str = "") -> dict:
@@ -304,3 +305,16 @@ def test_the_monitor_merges_the_completion_reports_and_names_failed_keys(s3, tra
         "shard_count": 2, "missing_shards": []}
     merged = s3.get_object(Bucket=work, Key=f"reports/{TRANSFER_ID}/transfer.csv")["Body"].read().decode()
     assert [line.split(",")[2] for line in merged.splitlines()[1:]] == ["a b/1.mov", "a b/2.mov", "é/1.jpg", "é/2.jpg"]
+
+
+def test_a_hand_off_record_that_is_not_one_fails_the_status_naming_it(s3, transfer):
+    plan, films, stills, work = transfer
+    key = f"reports/{TRANSFER_ID}/{HANDOFF_RECORDS}{0:032x}.json"
+    s3.put_object(Bucket=work, Key=key, Body=b"<html>not a record</html>")
+    ops = backend(account_id=None)
+    handle = {"job_ids": ["job-films"], "account_id": ACCOUNT, "report_uri": plan.report_uri}
+    with Stubber(ops.s3control.conn) as s3control:
+        s3control.add_response("describe_job", describe("job-films", "Complete"), {"AccountId": ACCOUNT,
+                                                                                   "JobId": "job-films"})
+        with pytest.raises(ValueError, match=f"s3://{work}/{key} is not a hand-off record of the driver"):
+            ops.status(handle)

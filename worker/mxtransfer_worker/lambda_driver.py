@@ -290,7 +290,7 @@ class _Tasks:
             if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 return None
             raise
-        return json.loads(body)["batchJobId"]
+        return handoff_record(body, record)["batchJobId"]
 
     def _submit(self, task_id: str, row: ManifestRow, name: str, record: S3Uri) -> str:
         config = self.config
@@ -318,6 +318,18 @@ class _Tasks:
         self.s3.put_object(Bucket=record.bucket, Key=record.key, ContentType="application/json",
                            Body=json.dumps(details, indent=2).encode())
         return submitted["jobId"]
+
+
+def handoff_record(body: bytes, location: S3Uri) -> dict:
+    """The hand-off record (``HANDOFF_RECORDS``) in ``body``, read from ``location``; raises ``ValueError`` naming
+    it when it is not one (not JSON, or without the AWS Batch job's id and report prefix)."""
+    try:
+        record = json.loads(body)
+    except ValueError as error:  # invalid JSON or UTF-8
+        raise ValueError(f"{location} is not a hand-off record of the driver (not JSON: {error})") from None
+    if not isinstance(record, dict) or not all(isinstance(record.get(name), str) for name in ("batchJobId", "report")):
+        raise ValueError(f"{location} is not a hand-off record of the driver (it lacks batchJobId or report)")
+    return record
 
 
 def handle_event(event: dict, s3, batch, environ: Mapping[str, str]) -> dict:
