@@ -201,6 +201,19 @@ def test_objects_of_one_folder_share_its_part_pace_and_other_folders_have_their_
         assert _turns_taken(other, 10.125) == 1 + 32
 
 
+def test_once_many_prefixes_are_kept_the_idle_ones_are_forgotten(monkeypatch):
+    monkeypatch.setattr(PrefixTurns, "_KEEP", 2)
+    clock = Clock()
+    paces = PrefixTurns(rate=64.0, burst=0.5, clock=clock)
+    paces.for_object("dst", "idle/a.mxf").take(1.0)
+    busy = paces.for_object("dst", "busy/a.mxf")
+    _turns_taken(busy, 10.0)
+    clock.now = 10.0
+    paces.for_object("dst", "third/a.mxf")
+    assert sorted(prefix for _, prefix in paces._turns) == ["busy", "third"]  # idle/'s were as new ones
+    assert paces.for_object("dst", "busy/b.mxf").wait(10.0) == 1 / 64  # busy/ keeps its pace
+
+
 def test_a_run_of_a_split_objects_parts_goes_at_its_share_of_the_pace():
     paces = PrefixTurns(rate=64.0, burst=0.5)
     quarter = paces.for_object("dst", "big/object", share=0.25)

@@ -45,17 +45,26 @@ class Turns:
         """Take the turn (of ``weight`` turns) that is free at ``now``."""
         self._last = max(self._last + weight / self.rate, now - self.burst)
 
+    def idle(self, now: float) -> bool:
+        """Whether these turns are as new ones at ``now``: none taken for ``burst`` seconds."""
+        return self._last <= now - self.burst
+
 
 class PrefixTurns:
     """Turns for the part copies a worker sends, at ``rate`` per second (``burst`` seconds' worth at once) for each
     destination prefix (the bucket and the key's parent "directory"), shared by every object copied there. One
     object's parts all go to one partition of S3 (one key), and the objects of one folder most likely share it,
     which takes about 3,500 writes a second: each object sending at that pace drew SlowDowns for them all, which
-    the governor then took for the whole worker's limit (the bench's media mix, 3 masters in one folder: 3,424
-    SlowDowns; 312 with one pace for the folder). Thread-safe: the object threads of a shard run share it."""
+    the governor then took for the whole worker's limit (the bench's media mix, 3 masters in one folder: 2,260-3,424
+    SlowDowns in 3 runs; 269-734 with one pace for the folder). Thread-safe: the object threads of a shard run
+    share it."""
 
-    def __init__(self, rate: float, burst: float):
+    #: Prefixes kept before those whose turns are idle (as new ones) are forgotten.
+    _KEEP = 1024
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
         self.rate, self.burst = rate, burst
+        self._clock = clock
         self._turns: dict[tuple[str, str], Turns] = {}
         self._lock = threading.Lock()
 
@@ -66,6 +75,9 @@ class PrefixTurns:
         with self._lock:
             turns = self._turns.get(prefix)
             if turns is None:
+                if len(self._turns) >= self._KEEP:
+                    now = self._clock()
+                    self._turns = {kept: old for kept, old in self._turns.items() if not old.idle(now)}
                 turns = self._turns[prefix] = Turns(self.rate, self.burst)
         return ObjectTurns(turns, self._lock, 1.0 / share)
 
