@@ -455,8 +455,9 @@ class S3App:
             await context.settle(delay)
             return
         await context.settle()
-        await context.exchange.start(200, self._base_headers(context.request_id) + [("Content-Type", "application/xml")])
-        await context.exchange.send_chunk(_XML_DECLARATION)  # like S3: the declaration, spaces, then the result
+        # like S3: the declaration, spaces, then the result
+        await context.exchange.start(200, self._base_headers(context.request_id) + [("Content-Type", "application/xml")],
+                                     _XML_DECLARATION)
         while delay > 0:
             await asyncio.sleep(min(keepalive, delay))
             delay -= keepalive

@@ -227,14 +227,17 @@ class Exchange:
         self.started = False
         self.closed = False
 
-    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
-        """Send the status line and headers now; the body follows in chunks."""
-        self.connection.write(_head(status, headers + [("Transfer-Encoding", "chunked")]))
+    async def start(self, status: int, headers: list[tuple[str, str]], first_chunk: bytes = b"") -> None:
+        """Send the status line and headers now, with ``first_chunk`` of the body if any, in one write (a write
+        to a loopback socket costs more than its bytes: a long copy's few writes were a quarter of the emulator's
+        CPU in a 5 TiB copy); the rest of the body follows in chunks."""
+        self.connection.write(_head(status, headers + [("Transfer-Encoding", "chunked")])
+                              + (_chunk(first_chunk) if first_chunk else b""))
         self.started = True
         await self.connection.drain()
 
     async def send_chunk(self, data: bytes) -> None:
-        self.connection.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.connection.write(_chunk(data))
         await self.connection.drain()
 
     def reset(self) -> None:
@@ -254,6 +257,10 @@ class Exchange:
             pass
         self.connection.transport.abort()
         self.closed = True
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -376,7 +383,10 @@ class _Connection(asyncio.Protocol):
         """A response whose status went early (chunks follow), or whose body is an iterable of pieces."""
         body = response.body
         if exchange.started:
-            for piece in [body] if isinstance(body, bytes) else body:
+            if isinstance(body, bytes):  # the result of a long copy: its chunk and the end in one write
+                self.write((_chunk(body) if body else b"") + b"0\r\n\r\n")
+                return
+            for piece in body:
                 if piece:
                     await exchange.send_chunk(piece)
             self.write(b"0\r\n\r\n")
