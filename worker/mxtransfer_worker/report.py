@@ -198,7 +198,7 @@ def _wall_time(summaries: Iterable[dict]) -> tuple[float, float] | None:
     return (min(start for start, _ in spans), max(end for _, end in spans)) if spans else None
 
 
-def parse_summary(raw: bytes, shard_index: int) -> dict:
+def _parse_summary(raw: bytes, shard_index: int) -> dict:
     """The JSON summary (``ShardReport.summary``) of shard ``shard_index`` in ``raw``, as ``combine_summaries``
     reads it; raises ``ValueError`` saying why ``raw`` is not one (e.g. written by another program, or by a
     version without some count)."""
@@ -271,7 +271,7 @@ class ShardReports:
                     continue
                 raw = client.get_object(Bucket=self.prefix.bucket, Key=item["Key"])["Body"].read()
                 try:
-                    summaries[self.first + index] = parse_summary(raw, index)
+                    summaries[self.first + index] = _parse_summary(raw, index)
                 except ValueError as problem:
                     log.warning("left out the shard summary s3://%s/%s: %s", self.prefix.bucket, item["Key"], problem)
         return summaries
