@@ -45,11 +45,16 @@ def test_the_body_is_byte_for_byte_what_botocore_writes():
     assert b"<ETag>\"odd&lt;&amp;&gt;etag\"</ETag>" in parts_body(PARTS, model)
 
 
-def test_a_part_field_botocore_does_not_know_is_refused_by_name():
+def test_a_part_field_botocore_does_not_know_or_of_another_type_is_refused_by_name():
     client = make_s3_client(endpoint_url="http://127.0.0.1:9")
     model = client.meta.service_model.operation_model("CompleteMultipartUpload")
     with pytest.raises(ParamValidationError, match=r'Parts\[1\]: "Size"'):
         parts_body([{"PartNumber": 1, "ETag": '"a"'}, {"PartNumber": 2, "ETag": '"b"', "Size": 5}], model)
+    for part, field in (({"PartNumber": 1, "ETag": None}, "ETag"), ({"PartNumber": "1", "ETag": '"a"'}, "PartNumber"),
+                        ({"PartNumber": True, "ETag": '"a"'}, "PartNumber")):
+        invalid = rf"Invalid type for parameter MultipartUpload\.Parts\[0\]\.{field}"
+        with pytest.raises(ParamValidationError, match=invalid):
+            parts_body([part], model)
 
 
 def _copied_parts(client, bucket: str, key: str, upload_id: str) -> list[dict]:
