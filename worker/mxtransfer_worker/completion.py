@@ -12,9 +12,8 @@ it. ``build_completions_here(client)`` registers two handlers on the client's ev
 
 The body is byte for byte what botocore's serializer writes for the same parts (the tests compare them). A part
 field that botocore's model does not know, or of another type, raises botocore's ``ParamValidationError``, as its
-validator would.
-botocore's retries resend the same request dict, so they carry the same body. Request checksums, when botocore
-adds them, are computed after ``before-call``, over this body.
+validator would. botocore's retries resend the same request dict, so they carry the same body. Request checksums,
+when botocore adds them, are computed after ``before-call``, over this body.
 """
 
 from __future__ import annotations
