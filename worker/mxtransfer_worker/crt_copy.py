@@ -150,6 +150,12 @@ class CrtCopyClient:
         self._operations = {method: _Operation(meta.service_model.operation_model(name))
                             for method, name in OPERATIONS.items()}
 
+    @property
+    def shutdown_event(self) -> threading.Event:
+        """Set once the native client has shut down, its connections closed (after the last reference to it, this
+        client's or a request's, is gone)."""
+        return self._native.crt.shutdown_event
+
     def copy_object(self, **args) -> dict:
         return self.send("copy_object", args).result()
 
