@@ -97,5 +97,6 @@ def main() -> None:
               f" {_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
               f" {governor.counts()['throttled_requests']} SlowDowns; {result.message}")
 
+
 if __name__ == "__main__":
     main()
