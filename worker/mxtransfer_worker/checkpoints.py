@@ -22,6 +22,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from .errors import CopyError, classify
+from .jsondoc import json_object
 from .manifest import ManifestRow
 from .parts import PartPlan
 from .s3uri import S3Uri
@@ -58,12 +59,7 @@ class Checkpoint:
         """The checkpoint ``data`` holds (as ``CheckpointStore.save`` writes it); ValueError saying what is wrong
         when it is not one: not JSON, a field missing, of the wrong type or unknown (e.g. written by another
         version of the engine, whose plan this one might misread)."""
-        try:
-            values = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(f"not JSON ({error})") from None
-        if not isinstance(values, dict):
-            raise ValueError(f"not a JSON object but {type(values).__name__}")
+        values = json_object(data)
         types, required = _field_types()
         unknown = sorted(set(values) - set(types))
         missing = [name for name in required if name not in values]

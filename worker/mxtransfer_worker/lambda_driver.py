@@ -67,6 +67,7 @@ from botocore.exceptions import ClientError
 from .cli import copy_arguments
 from .copier import FAILED, SKIPPED, CopyResult, ObjectCopier
 from .errors import classify
+from .jsondoc import json_object
 from .manifest import ManifestRow, decode_key, upload_manifest
 from .options import CopyOptions
 from .report import DRIVER_COPIED, DRIVER_HANDED_OFF, DRIVER_IDENTICAL
@@ -323,12 +324,13 @@ class _Tasks:
 def handoff_record(body: bytes, location: S3Uri) -> dict:
     """The hand-off record (``HANDOFF_RECORDS``) in ``body``, read from ``location``; raises ``ValueError`` naming
     it when it is not one (not JSON, or without the AWS Batch job's id and report prefix)."""
+    not_one = f"{location} is not a hand-off record of the driver"
     try:
-        record = json.loads(body)
-    except ValueError as error:  # invalid JSON or UTF-8
-        raise ValueError(f"{location} is not a hand-off record of the driver (not JSON: {error})") from None
-    if not isinstance(record, dict) or not all(isinstance(record.get(name), str) for name in ("batchJobId", "report")):
-        raise ValueError(f"{location} is not a hand-off record of the driver (it lacks batchJobId or report)")
+        record = json_object(body)
+    except ValueError as error:
+        raise ValueError(f"{not_one} ({error})") from None
+    if not all(isinstance(record.get(name), str) for name in ("batchJobId", "report")):
+        raise ValueError(f"{not_one} (it lacks batchJobId or report)")
     return record
 
 

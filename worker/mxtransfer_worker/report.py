@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .copier import FAILED, SKIPPED, SUCCEEDED, CopyResult
 from .html_report import HtmlReport
+from .jsondoc import json_object
 from .manifest import ManifestRow, ManifestStats, decode_key, upload_manifest
 from .s3client import upload
 from .s3uri import S3Uri
@@ -202,12 +203,7 @@ def _parse_summary(raw: bytes, shard_index: int) -> dict:
     """The JSON summary (``ShardReport.summary``) of shard ``shard_index`` in ``raw``, as ``combine_summaries``
     reads it; raises ``ValueError`` saying why ``raw`` is not one (e.g. written by another program, or by a
     version without some count)."""
-    try:
-        summary = json.loads(raw)
-    except ValueError as error:  # invalid JSON or UTF-8
-        raise ValueError(f"not JSON ({error})") from None
-    if not isinstance(summary, dict):
-        raise ValueError("not a JSON object")
+    summary = json_object(raw)
     for name in ("shard_index", *_SUMMED, *(name for name in _REQUEST_COUNTS if name in summary)):
         if type(summary.get(name)) is not int:
             raise ValueError(f"its {name!r} is missing or not a whole number")
@@ -315,13 +311,11 @@ class CompletionReport:
             return None
         not_one = f"{self.manifest_uri} is not a {COMPLETION_REPORT_FORMAT} completion report manifest"
         try:
-            manifest = json.loads(body.read())
-        except ValueError as error:  # invalid JSON or UTF-8
-            raise ValueError(f"{not_one} (not JSON: {error})") from None
+            manifest = json_object(body.read())
+        except ValueError as error:
+            raise ValueError(f"{not_one} ({error})") from None
         finally:
             body.close()
-        if not isinstance(manifest, dict):
-            raise ValueError(f"{not_one} (not a JSON object)")
         if manifest.get("Format") != COMPLETION_REPORT_FORMAT:
             raise ValueError(f"{not_one} (its Format is {manifest.get('Format')!r})")
         return self._rows(client, manifest.get("Results", []))
