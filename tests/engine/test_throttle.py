@@ -41,6 +41,13 @@ def _burst(limiter: AimdRate) -> None:
         limiter.throttled()
 
 
+def _first_throttles(limiter: AimdRate, clock: Clock) -> None:
+    """Throttles as the first answers: one, then ``_MIN_SPAN`` seconds later enough to count."""
+    limiter.throttled()
+    clock.now += AimdRate._MIN_SPAN
+    _burst(limiter)
+
+
 def _succeed(limiter: AimdRate, clock: Clock, count: int, seconds: float) -> None:
     """``count`` successes spread evenly over the next ``seconds``."""
     for _ in range(count):
@@ -104,9 +111,10 @@ def test_after_a_decrease_only_the_turns_taken_since_count_as_sent():
     for _ in range(800):  # 400 turns per second for 2 s, none answered yet
         clock.now += 1 / 400
         assert limiter.reserve() == 0
-    _burst(limiter)
+    _first_throttles(limiter, clock)
     lowered = limiter.rate
-    assert lowered == pytest.approx(0.5 * (800 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.01)
+    # the last 2 s (_SENT_SPAN) held 760 turns
+    assert lowered == pytest.approx(0.5 * (760 - 1 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.01)
     while clock.now < 4.0:  # a second at that limit, every request refused
         clock.now += 0.001
         if limiter.reserve() == 0:
@@ -118,15 +126,43 @@ def test_after_a_decrease_only_the_turns_taken_since_count_as_sent():
 def test_throttled_before_anything_got_through_counts_half_the_throttles_and_stops_at_the_floor():
     clock = Clock()
     limiter = AimdRate(decrease=0.5, floor=0.1, cooldown=0.5, window=1.0, clock=clock)
+    limiter.throttled()
     _burst(limiter)
-    assert limiter.rate == 1.25  # 5 throttles in the window: at most 2.5 per second got through; times 0.5
+    assert limiter.rate == math.inf  # throttles of one moment: too soon to say anything of a rate
+    _first_throttles(limiter, clock)
+    # 5 throttles in the 0.1 s after the first answers: at most 25 per second got through; times 0.5
+    assert limiter.rate == pytest.approx(12.5)
     for _ in range(3):
         clock.now += 2.0
         _burst(limiter)
-    assert (limiter.rate, limiter.decreases) == (1.25, 4)  # the same again: not lower
-    floored = AimdRate(decrease=0.5, floor=4.0, clock=clock)
-    _burst(floored)
-    assert (floored.rate, floored.lowest) == (4.0, 4.0)
+    # 5 throttles in the window (1 s): 2.5 per second at most, times 0.5; the same again: not lower
+    assert (limiter.rate, limiter.decreases) == (1.25, 4)
+    clock = Clock()
+    floored = AimdRate(decrease=0.5, floor=20.0, clock=clock)
+    _first_throttles(floored, clock)
+    assert (floored.rate, floored.lowest) == (20.0, 20.0)
+
+
+def test_throttles_of_requests_sent_after_a_decrease_count_as_soon_as_they_come():
+    """The throttles of the first ``settle`` seconds after a decrease answer requests sent before it; those after
+    it are judged on their own, without waiting for the cooldown: a first decrease, whose window held the successes
+    of S3's burst, was too high."""
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, cooldown=0.5, window=1.0, tolerance=0, settle=0.1, clock=clock)
+    _succeed(limiter, clock, 1000, 1.0)  # S3's burst let a thousand through
+    _burst(limiter)
+    assert limiter.rate == pytest.approx(500, rel=0.02)
+    for _ in range(10):  # the requests sent before the decrease come back refused
+        clock.now += 0.005
+        limiter.throttled()
+    assert limiter.decreases == 1
+    for _ in range(10):  # sent after it: 1 in 3 gets through, 50 per second
+        _succeed(limiter, clock, 1, 0.01)
+        clock.now += 0.01
+        limiter.throttled()
+        limiter.throttled()
+    assert clock.now < 1.0 + limiter.cooldown and limiter.decreases == 2
+    assert 20 < limiter.rate < 30
 
 
 def test_a_few_throttles_among_many_successes_are_tolerated():
@@ -236,7 +272,7 @@ def test_governor_counts_retries_and_throttles_and_backs_off(emulator):
     emulator.create_bucket("bkt")
     client = make_s3_client(endpoint_url=emulator.url)
     client.put_object(Bucket="bkt", Key="a", Body=b"a")
-    governor = RequestGovernor(AimdRate(clock=Clock(step=0.001)))  # a millisecond per look: turns come soon
+    governor = RequestGovernor(AimdRate(clock=Clock(step=0.005)))  # 5 ms per look: turns come soon
     governor.attach(client)
     emulator.configure(fault_slowdown_rate=0.5, seed=3)
     for _ in range(20):

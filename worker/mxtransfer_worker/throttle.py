@@ -104,19 +104,26 @@ class AimdRate:
     """A limit on the rate of requests (per second), none until S3 throttles; ``acquire`` waits for a request's
     turn, paced at the limit.
 
-    ``throttled`` lowers the limit when more than ``tolerance`` of the answers of the last ``window`` seconds, and
-    at least ``_MIN_THROTTLES``, were throttles (at most once per ``cooldown`` seconds): to ``decrease`` times the
-    rate that got through in that window (successes, or the turns taken in the last ``_SENT_SPAN`` seconds, since
-    the last decrease, less the throttles if more: a part copy succeeds seconds after S3 took it; when neither, half
-    the rate of throttles: at most that much got through), if that is lower, never under ``floor``. At S3's ceiling
-    the successes stay at the ceiling while throttles go on, so a second decrease does not compound the first. The
-    tolerance keeps a few throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py``
-    injects) from lowering the limit again and again, since fewer requests do not make them fewer; at S3's ceiling
-    the throttles soon pass it. Each success raises the limit by ``growth`` times the limit set at the last
-    decrease, plus ``_STEP``, per second of successes at the limit (so by less when fewer requests are sent), a
-    growth that doubles for every ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit is
-    lifted: it settles just under S3's ceiling and is gone soon after S3 stops throttling (e.g. when the other
-    workers on the prefix are done)."""
+    ``throttled`` lowers the limit when more than ``tolerance`` of the answers since the later of ``window`` seconds
+    ago and ``settle`` seconds after the last decrease, and at least ``_MIN_THROTTLES``, were throttles, over at
+    least ``_MIN_SPAN`` seconds of answers: to ``decrease`` times the rate that got through then (successes, or the
+    turns taken in the last ``_SENT_SPAN`` seconds, since the last decrease, less the throttles if more: a part copy
+    succeeds seconds after S3 took it; when neither, half the rate of throttles: at most that much got through), if
+    that is lower, never under ``floor``. The throttles of the first ``settle`` seconds after a decrease answer
+    requests sent before it, at the higher limit: one burst is one signal. Requests sent after it are judged as soon
+    as their answers come: a first decrease, whose window also holds the successes S3's burst let through before it
+    throttled, is too high, and a worker went on sending at it for a whole cooldown (0.5 s) when the cooldown also
+    kept decreases apart (one worker on one prefix, ``benchmarks.bench --only fleet-one``: 918-1,095 SlowDowns in
+    the first second, 592-674 since). At S3's ceiling the successes stay at
+    the ceiling while throttles go on, so a second decrease does not compound the first. The tolerance keeps a few
+    throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py`` injects) from lowering
+    the limit again and again, since fewer requests do not make them fewer; at S3's ceiling the throttles soon pass
+    it.
+
+    Each success raises the limit by ``growth`` times the limit set at the last decrease, plus ``_STEP``, per second
+    of successes at the limit (so by less when fewer requests are sent), a growth that doubles for every
+    ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit is lifted: it settles just under
+    S3's ceiling and is gone soon after S3 stops throttling (e.g. when the other workers on the prefix are done)."""
 
     #: Cooldowns without a throttle after which the limit is lifted: a worker whose share of a prefix was small
     #: (the others sent more) would otherwise climb back for seconds once the others are done. Two rather than
@@ -127,6 +134,8 @@ class AimdRate:
     #: every worker of a fleet, while a decrease cuts each in proportion, so their shares of a prefix even out
     #: (AIMD's fairness) and none is left alone with a small share and much left to copy.
     _STEP = 10.0
+    #: Seconds of answers a decrease is decided on, at least: the answers of a moment say little of a rate.
+    _MIN_SPAN = 0.1
     #: Seconds of turns taken that count for the rate that got through (``throttled``): longer than the window.
     _SENT_SPAN = 2.0
     #: Throttles in the window below which the limit is not lowered: a few requests' answers say nothing of a rate.
@@ -137,13 +146,14 @@ class AimdRate:
     _LOOK_AGAIN = 0.05
 
     def __init__(self, floor: float = 1.0, decrease: float = 0.85, growth: float = 0.2, cooldown: float = 0.5,
-                 window: float = 0.5, tolerance: float = 0.1, clock: Callable[[], float] = time.monotonic):
-        if floor <= 0 or growth <= 0 or cooldown <= 0 or window <= 0 or not 0 <= tolerance < 1:
-            raise ValueError("floor, growth, cooldown and window must be positive, tolerance between 0 and 1")
+                 window: float = 0.5, tolerance: float = 0.1, settle: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic):
+        if min(floor, growth, cooldown, window, settle) <= 0 or not 0 <= tolerance < 1:
+            raise ValueError("floor, growth, cooldown, window and settle must be positive, tolerance between 0 and 1")
         if not 0 < decrease < 1:
             raise ValueError(f"decrease must be between 0 and 1, not {decrease}")
         self.floor, self.decrease, self.growth, self.cooldown, self.window = floor, decrease, growth, cooldown, window
-        self.tolerance = tolerance
+        self.tolerance, self.settle = tolerance, settle
         self._clock = clock
         self._turns = Turns(math.inf, self._CATCH_UP)
         self._rate_at_decrease = math.inf
@@ -185,18 +195,20 @@ class AimdRate:
                 time.sleep(min(wait, self._LOOK_AGAIN))
 
     def throttled(self) -> None:
-        """S3 asked to slow down: lower the limit, unless it was lowered less than ``cooldown`` seconds ago or the
-        throttles are no more than ``tolerance`` of the answers."""
+        """S3 asked to slow down: lower the limit, unless the throttles since the limit was last lowered (and
+        ``settle`` seconds) are too few or too recent to say S3 is at its ceiling (see the class)."""
         with self._lock:
             now = self._clock()
             self._throttles.append(now)
             self._last_throttle = now
             self._forget(now)
-            throttles, successes = self._count_since(self._throttles, now - self.window), len(self._successes)
-            if (now - self._last_decrease < self.cooldown or throttles < self._MIN_THROTTLES
+            counted_since = max(now - self.window, self._last_decrease + self.settle, self._first_answer)
+            span = now - counted_since
+            throttles = self._count_since(self._throttles, counted_since)
+            successes = self._count_since(self._successes, counted_since)
+            if (span < self._MIN_SPAN or throttles < self._MIN_THROTTLES
                     or throttles <= self.tolerance * (throttles + successes)):
                 return  # the same burst of throttles, or too few to say S3 is at its ceiling
-            span = min(self.window, now - self._first_answer) or self.window
             # Requests sent and not refused got through too: a part copy's success comes seconds later, and a
             # throttle may come later than ``window`` after its request was sent (a busy server). Only those since
             # the last decrease: the turns taken before it, at the higher limit, kept the next limit from coming
