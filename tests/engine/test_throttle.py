@@ -211,9 +211,39 @@ def test_successes_raise_the_limit_faster_the_longer_there_is_no_throttle_then_l
     rate = limiter.rate
     limiter.succeeded()
     assert limiter.rate - rate == pytest.approx((2 * 50 + step) / rate, rel=0.01)
-    clock.now += 0.5  # two: lifted
+    clock.now += 0.5  # two: the lift starts, the limit doubled
+    rate = limiter.rate
     limiter.succeeded()
-    assert limiter.rate == math.inf and limiter.reserve() == 0
+    assert limiter.rate == 2 * rate
+
+
+def test_a_lift_doubles_the_limit_while_its_turns_are_taken_until_a_throttle_or_it_holds_nothing_back():
+    """A lift sends at twice the limit, then four times... rather than every row in flight at once into a prefix
+    still at its ceiling; a throttle stops it there, and a limit the worker no longer reaches is gone."""
+    clock = Clock()
+    limiter = AimdRate(decrease=0.5, growth=0.5, cooldown=0.5, window=1.0, tolerance=0, settle=0.125, clock=clock)
+    _succeed(limiter, clock, 128, 1.0)
+    _burst(limiter)
+    decreased = limiter.rate
+    assert decreased == pytest.approx(64, rel=0.02)
+    clock.now = 2.0  # two cooldowns without a throttle
+    limiter.succeeded()
+    for doubled in range(1, 4):  # a worker that takes every turn: doubled every settle
+        end = clock.now + limiter.settle
+        while clock.now < end:
+            limiter.reserve()
+            assert limiter.rate == decreased * 2 ** doubled
+            clock.now += 1 / 1024
+    _burst(limiter)  # S3 throttles again: the lift stops where it is, and the limit comes down
+    assert limiter.rate <= decreased * 2 ** 4 and limiter.decreases == 2
+    clock.now += 10.0
+    lowered = limiter.rate
+    limiter.reserve()
+    assert limiter.rate == lowered
+    limiter.succeeded()  # long without a throttle: the lift starts again
+    assert limiter.rate == 2 * lowered
+    clock.now += limiter.settle  # no turn taken meanwhile: it held nothing back
+    assert limiter.reserve() == 0 and limiter.rate == math.inf
 
 
 def _turns_taken(turns, now: float, most: int = 1000) -> int:

@@ -122,8 +122,12 @@ class AimdRate:
 
     Each success raises the limit by ``growth`` times the limit set at the last decrease, plus ``_STEP``, per second
     of successes at the limit (so by less when fewer requests are sent), a growth that doubles for every
-    ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit is lifted: it settles just under
-    S3's ceiling and is gone soon after S3 stops throttling (e.g. when the other workers on the prefix are done)."""
+    ``cooldown`` without a throttle, and after ``_LIFT_AFTER`` of them the limit is lifted, in steps: doubled every
+    ``settle`` seconds while the worker takes at least half its turns, until S3 throttles (which stops the steps
+    where they are) or the limit no longer holds the worker back (then it is gone). So it settles just under S3's
+    ceiling and is gone soon after S3 stops throttling (e.g. when the other workers on the prefix are done or the
+    worker moved on to another prefix). Lifted at once, a worker at a prefix's ceiling sent all its rows in flight
+    into it: one worker on one prefix drew a burst of 180-200 SlowDowns every 3 s."""
 
     #: Cooldowns without a throttle after which the limit is lifted: a worker whose share of a prefix was small
     #: (the others sent more) would otherwise climb back for seconds once the others are done. Two rather than
@@ -164,6 +168,8 @@ class AimdRate:
         self._successes: deque[float] = deque()
         self._throttles: deque[float] = deque()
         self._first_answer: float | None = None
+        #: While the limit is being lifted (``succeeded``), when it was last doubled; else None.
+        self._lifting: float | None = None
         #: How often the limit was lowered, and the lowest it went (None: never limited).
         self.decreases = 0
         self.lowest: float | None = None
@@ -181,11 +187,22 @@ class AimdRate:
         does not send a burst."""
         with self._lock:
             now = self._clock()
+            if self._lifting is not None and now - self._lifting >= self.settle:
+                self._lift(now)
             if wait := self._turns.wait(now):
                 return wait
             self._turns.take(now)
             self._sent.append(now)
             return 0.0
+
+    def _lift(self, now: float) -> None:
+        """A step of lifting the limit: doubled again if the worker took at least half its turns of the last
+        ``settle`` seconds, else gone (it no longer holds the worker back)."""
+        if self._count_since(self._sent, now - self.settle) < self._turns.rate * self.settle / 2:
+            self._turns.rate, self._lifting = math.inf, None
+        else:
+            self._turns.rate *= 2
+            self._lifting = now
 
     def acquire(self) -> None:
         """Wait for a turn. One waiter at a time watches the clock (the others queue on ``_turnstile``), and
@@ -200,7 +217,7 @@ class AimdRate:
         with self._lock:
             now = self._clock()
             self._throttles.append(now)
-            self._last_throttle = now
+            self._last_throttle, self._lifting = now, None
             self._forget(now)
             counted_since = max(now - self.window, self._last_decrease + self.settle, self._first_answer)
             span = now - counted_since
@@ -232,11 +249,12 @@ class AimdRate:
             now = self._clock()
             self._successes.append(now)
             self._forget(now)
-            if self._turns.rate == math.inf:
+            if self._turns.rate == math.inf or self._lifting is not None:
                 return
             doublings = int((now - self._last_throttle) / self.cooldown)
             if doublings >= self._LIFT_AFTER:
-                self._turns.rate = math.inf
+                self._turns.rate *= 2
+                self._lifting = now
             else:
                 turns = self._turns
                 turns.rate += (self.growth * self._rate_at_decrease * 2 ** doublings + self._STEP) / turns.rate
