@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench import SOURCE, upload_listed_manifest
-from benchmarks.suite.scenarios import FLEET_CEILING, S3_LIKE, MiB
+from benchmarks.suite.scenarios import FLEET_CEILING, S3_LIKE, fleet_keys
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.suite.tools import CONTROL_BUCKET, TOOLS, Job, base_env
 
@@ -80,10 +80,8 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=8000)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    objects = [(f"fleet{index % args.prefixes if args.prefixes > 1 else ''}/{index:06d}", MiB)
-               for index in range(args.objects)]
     with EmulatorProcess(**{**S3_LIKE, **FLEET_CEILING}) as server, tempfile.TemporaryDirectory() as work:
-        server.call("populate", SOURCE, objects)
+        server.call("populate", SOURCE, fleet_keys(args.objects, args.prefixes))
         server.call("create_bucket", CONTROL_BUCKET)
         os.environ.update(base_env(server.url, Path(work)))  # the workers' dummy credentials, for the manifest
         upload_listed_manifest(server.url)

@@ -195,6 +195,12 @@ def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float
                       f" {latency * 1000:.0f} ms = {latency * pages:.1f} s)")
 
 
+def fleet_keys(count: int, prefixes: int) -> list[tuple[str, int]]:
+    """The fleet scenarios' objects: ``count`` objects of 1 MiB, in ``fleet/`` or, one after another, in
+    ``fleet0/`` to ``fleet<prefixes - 1>/``."""
+    return [(f"fleet{index % prefixes if prefixes > 1 else ''}/{index:06d}", MiB) for index in range(count)]
+
+
 def scenarios(tiny: bool) -> list[Scenario]:
     """Every scenario at full or tiny scale."""
     settings = TINY if tiny else S3_LIKE
@@ -230,9 +236,9 @@ def scenarios(tiny: bool) -> list[Scenario]:
                  kind="list", peers=False, notes=[*LISTING_NOTES, "no peer runs here: they list a prefix in one"
                                                   " sequence of pages, as in the 16-prefix section"]),
         Scenario("fleet-one-prefix", f"fleet: {fleet_objects:,} objects of 1 MiB in one prefix",
-                 [(f"fleet/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings, caps["fleet"],
-                 workers=fleet_workers, notes=[FLEET_NOTE]),
+                 fleet_keys(fleet_objects, 1), fleet_settings, caps["fleet"], workers=fleet_workers,
+                 notes=[FLEET_NOTE]),
         Scenario("fleet-8-prefixes", f"fleet: {fleet_objects:,} objects of 1 MiB across 8 prefixes",
-                 [(f"fleet{index % 8}/{index:06d}", MiB) for index in range(fleet_objects)], fleet_settings,
-                 caps["fleet"], workers=fleet_workers, notes=[FLEET_NOTE]),
+                 fleet_keys(fleet_objects, 8), fleet_settings, caps["fleet"], workers=fleet_workers,
+                 notes=[FLEET_NOTE]),
     ]
