@@ -325,10 +325,7 @@ def handoff_record(body: bytes, location: S3Uri) -> dict:
     """The hand-off record (``HANDOFF_RECORDS``) in ``body``, read from ``location``; raises ``ValueError`` naming
     it when it is not one (not JSON, or without the AWS Batch job's id and report prefix)."""
     not_one = f"{location} is not a hand-off record of the driver"
-    try:
-        record = json_object(body)
-    except ValueError as error:
-        raise ValueError(f"{not_one} ({error})") from None
+    record = json_object(body, not_one)
     if not all(isinstance(record.get(name), str) for name in ("batchJobId", "report")):
         raise ValueError(f"{not_one} (it lacks batchJobId or report)")
     return record

@@ -311,9 +311,7 @@ class CompletionReport:
             return None
         not_one = f"{self.manifest_uri} is not a {COMPLETION_REPORT_FORMAT} completion report manifest"
         try:
-            manifest = json_object(body.read())
-        except ValueError as error:
-            raise ValueError(f"{not_one} ({error})") from None
+            manifest = json_object(body.read(), not_one)
         finally:
             body.close()
         if manifest.get("Format") != COMPLETION_REPORT_FORMAT:
