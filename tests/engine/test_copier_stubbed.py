@@ -255,6 +255,37 @@ def test_destination_checksum_mismatch_fails_verification(client):
     assert "CRC64NVME checksum differs" in result.message
 
 
+@pytest.mark.parametrize("answered_checksum", ["AAAAAAAAAAA=", "BBBBBBBBBBB="])
+def test_a_multipart_copy_is_verified_by_the_completions_full_object_checksum_without_a_head(client,
+                                                                                           answered_checksum):
+    """S3 completes an upload that states the source's full-object checksum and size only if the parts make
+    them: its answer's checksum verifies the copy, and a differing one fails it, without a HEAD of the copy."""
+    stubber = Stubber(client)
+    checksum = {"ChecksumCRC64NVME": "AAAAAAAAAAA=", "ChecksumType": "FULL_OBJECT"}
+    stubber.add_response("head_object", {**source_head(), **checksum}, None)
+    stubber.add_client_error("head_object", "404", http_status_code=404)
+    stubber.add_response("head_bucket", {}, None)
+    expect_create(stubber)
+    ranges = [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, SIZE - 1)]
+    for number, first, last in ranges:
+        stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"'}},
+                             part_params(number, first, last))
+    stubber.add_response("complete_multipart_upload", {
+        "ETag": '"done-3"', "ChecksumCRC64NVME": answered_checksum, "ChecksumType": "FULL_OBJECT"}, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "MpuObjectSize": SIZE,
+        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"'} for n, _, _ in ranges]},
+        "ExpectedBucketOwner": "222222222222", "IfNoneMatch": "*", **checksum})
+    with stubber:
+        result = copy(client, options(max_attempts=1))
+    stubber.assert_no_pending_responses()
+    if answered_checksum == checksum["ChecksumCRC64NVME"]:
+        assert (result.status, result.message) == (SUCCEEDED, "multipart copy, 3 parts; verified size and "
+                                                              "CRC64NVME at completion")
+    else:
+        assert (result.status, result.error_code) == (FAILED, "VerificationFailed")
+        assert "CRC64NVME checksum differs" in result.message
+
+
 def test_paced_throttled_attempts_retry_at_once_then_back_off_for_about_a_minute(client, monkeypatch):
     """Paced (a shard run's governor), the first throttled retries wait only for their turn; from ``max_attempts``
     on they back off, so an object throttled at every turn of a governor still above S3's rate does not run out of

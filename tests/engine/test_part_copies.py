@@ -52,7 +52,9 @@ def test_a_hung_part_copy_is_cancelled_at_the_read_timeout_and_retried_alone():
         result = copier.copy(ManifestRow("src", "big.mxf"))
         stats = emulator.stats()
     assert result.status == SUCCEEDED, result.message
-    assert "multipart copy, 20 parts" in result.message and "verified size and CRC64NVME" in result.message
+    assert result.message.startswith("multipart copy, 20 parts")
+    assert result.message.endswith("verified size and CRC64NVME at completion")
+    assert stats["operations"]["HeadObject"] == 2  # the source's and the destination's: no HEAD of the copy
     assert stats["faults"]["hang"] > 1  # the lone request's, and at least one of the copy's
     assert stats["operations"]["UploadPartCopy"] == 20 + stats["faults"]["hang"]  # each hung request sent again
     assert stats["operations"]["CreateMultipartUpload"] == 2 and "AbortMultipartUpload" not in stats["operations"]

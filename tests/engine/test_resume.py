@@ -171,7 +171,7 @@ def test_worker_killed_mid_copy_resumes_from_the_parts_already_done(emulator, ki
     row = transfer.report_rows()[KEY]
     assert row["status"] == "succeeded"
     assert f"resumed from a checkpoint with {before} parts already done" in row["message"]
-    assert row["message"].endswith("; verified size and CRC64NVME")
+    assert row["message"].endswith("; verified size and CRC64NVME at completion")
     assert transfer.summary()["partial"] is False
     transfer.assert_copied_and_clean()
 

@@ -128,7 +128,7 @@ def test_workers_share_one_upload_and_exactly_one_completes_and_reports_it(emula
     (row,) = rows
     assert (row["key"], row["status"], int(row["bytes"])) == (KEY, "succeeded", SIZE)
     assert f"{TOTAL_PARTS} parts by {WORKERS} workers, completed by this one" in row["message"]
-    assert row["message"].endswith("verified size and CRC64NVME")
+    assert row["message"].endswith("verified size and CRC64NVME at completion")
 
 
 def test_workers_that_find_an_unreadable_checkpoint_replace_it_and_share_one_upload(emulator):

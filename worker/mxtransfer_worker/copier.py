@@ -150,8 +150,13 @@ def _copy_answer(response: dict) -> dict:
     return {**response["CopyObjectResult"], "ServerSideEncryption": response.get("ServerSideEncryption", "")}
 
 
-def _in_answer(verdict: str) -> str:
-    return f"{verdict} in the copy's response"
+def _in_answer(verdict: str, method: str) -> str:
+    """What the answer of the request that made the copy verified: CopyObject's carries the new object's ETag or
+    checksum; CompleteMultipartUpload's its full-object checksum, which S3 gives only once the object's size
+    (``MpuObjectSize``) and that checksum match the ones the request states (``ObjectCopier._complete``)."""
+    if method == "CopyObject":
+        return f"{verdict} in the copy's response"
+    return f"size and {verdict} at completion"
 
 
 def _copied(verified: str, source: dict) -> tuple[str, str, int]:
@@ -308,7 +313,7 @@ class ObjectCopier:
             return None
         if verdict is None:
             return None
-        status, message, size = _copied(_in_answer(verdict), sent.listed)
+        status, message, size = _copied(_in_answer(verdict, "CopyObject"), sent.listed)
         return CopyResult(sent.row, sent.destination_key, status, message=message, bytes=size,
                           seconds=round(time.monotonic() - sent.started, 3))
 
@@ -378,8 +383,8 @@ class ObjectCopier:
             condition = {"IfMatch": destination["ETag"]}  # replace exactly what we looked at, nothing newer
         if size <= options.multipart_threshold:
             return self._copy_small(row, source, destination_key, condition)
-        method = self._copy_multipart(row, source, destination_key, condition)
-        return SUCCEEDED, f"{method}; verified {self._verify(row, source, destination_key, method)}", size
+        method, completed = self._copy_multipart(row, source, destination_key, condition)
+        return SUCCEEDED, f"{method}; verified {self._verify(row, source, destination_key, method, completed)}", size
 
     def _is_own_destination(self, row: ManifestRow, destination_key: str) -> bool:
         return row.bucket == self.options.destination_bucket and row.key == destination_key
@@ -413,7 +418,7 @@ class ObjectCopier:
             **self._copy_object_args(row, source, destination_key, condition)))
         verdict = self._content_verdict(row, source, answer, destination_key, "CopyObject")
         if verdict:
-            return _copied(_in_answer(verdict), source)
+            return _copied(_in_answer(verdict, "CopyObject"), source)
         undecided = None  # the answer, when a source with more to compare may yet decide it
         if source.get("Listed"):
             source, undecided = self.head_source(row), answer
@@ -526,8 +531,10 @@ class ObjectCopier:
                 **self._object_args(), **self._owner_and_payer_args(), **self._source_owner_args(),
                 **({"AnnotationDirective": "COPY"} if options.copy_annotations else {})}
 
-    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
-        """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done."""
+    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str,
+                        condition: dict) -> tuple[str, dict | None]:
+        """Copy by parts, resuming from a checkpoint when there is a valid one; returns how it was done and the
+        completion's answer (None where another worker completes the upload)."""
         options = self.options
         plan = self._part_plan(source["ContentLength"])
         checkpoint, note = self._resume(row, source, destination_key, plan)
@@ -558,7 +565,7 @@ class ObjectCopier:
             self._delete_checkpoint(checkpoint)
         if options.copy_annotations:
             self._sync_annotations(row, destination_key, completed["ETag"])
-        return f"multipart copy, {len(parts)} parts{note}"
+        return f"multipart copy, {len(parts)} parts{note}", completed
 
     def _complete(self, source: dict, checkpoint: Checkpoint, parts: list[dict], condition: dict) -> dict:
         """CompleteMultipartUpload with every part, on ``condition``; with the source's full-object checksum when
@@ -847,13 +854,14 @@ class ObjectCopier:
     # -- verification ---------------------------------------------------------------------------------------
     def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str,
                 answer: dict | None = None) -> str:
-        """Compare the copy with the source. A full-object checksum or MD5 ETag in the copy request's own
-        ``answer`` settles it without another request (equal content implies equal size); otherwise HEAD the
-        copy and compare its size, then its checksum or ETag where they are comparable."""
+        """Compare the copy with the source. A full-object checksum or MD5 ETag in the ``answer`` of the request
+        that made the copy (CopyObject's or CompleteMultipartUpload's) settles it without another request (equal
+        content implies equal size); otherwise HEAD the copy and compare its size, then its checksum or ETag where
+        they are comparable."""
         if answer is not None:
             verdict = self._content_verdict(row, source, answer, destination_key, method)
             if verdict:
-                return _in_answer(verdict)
+                return _in_answer(verdict, method)
         copy = self._head_destination(destination_key)
         if copy is None or copy["ContentLength"] != source["ContentLength"]:
             found = "nothing" if copy is None else f"{copy['ContentLength']:,} bytes"

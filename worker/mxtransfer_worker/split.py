@@ -67,7 +67,8 @@ class _SliceCopier(ObjectCopier):
         self.work = work
         self.completed_here = False
 
-    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str, condition: dict) -> str:
+    def _copy_multipart(self, row: ManifestRow, source: dict, destination_key: str,
+                        condition: dict) -> tuple[str, dict | None]:
         work = self.work
         if source["ContentLength"] != row.size:
             raise CopyError("SourceChanged", f"{self._source_uri(row)} has {source['ContentLength']:,} bytes, the "
@@ -85,11 +86,12 @@ class _SliceCopier(ObjectCopier):
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
-            return f"{runs} copied{note}; the upload was completed by another worker meanwhile"
+            return f"{runs} copied{note}; the upload was completed by another worker meanwhile", None
         if len(listed) < work.part_count:
-            return f"{runs} copied{note}; {len(listed)} of the upload's parts are there, the last worker completes it"
+            return (f"{runs} copied{note}; {len(listed)} of the upload's parts are there, the last worker completes "
+                    "it", None)
         if not self.checkpoints.claim_completion(checkpoint, f"shard {work.group_start + work.member}"):
-            return f"{runs} copied{note}; another worker that found every part completes the upload"
+            return f"{runs} copied{note}; another worker that found every part completes the upload", None
         parts = sorted((_completed_part(part["PartNumber"], part) for part in listed), key=lambda p: p["PartNumber"])
         completed = self._complete(source, checkpoint, parts, condition)
         self.completed_here = True
@@ -97,7 +99,8 @@ class _SliceCopier(ObjectCopier):
         # completion must not claim it again (``cleanup`` drops claims with the checkpoints it deletes)
         if self.options.copy_annotations:
             self._sync_annotations(row, destination_key, completed["ETag"])
-        return f"multipart copy, {work.part_count} parts by {work.group_size} workers, completed by this one ({runs}){note}"
+        return (f"multipart copy, {work.part_count} parts by {work.group_size} workers, completed by this one "
+                f"({runs}){note}", completed)
 
     def _verify(self, row: ManifestRow, source: dict, destination_key: str, method: str,
                 answer: dict | None = None) -> str:
