@@ -38,6 +38,7 @@ from benchmarks.suite.tools import (
     Job,
     Tool,
     base_env,
+    use_dummy_credentials,
 )
 
 SOURCE = "bench-src"
@@ -285,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the report (command, settings, tables) here")
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     args = parser.parse_args(argv)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    use_dummy_credentials()
     chosen = [s for s in scenarios(args.tiny) if not args.only or any(s.name.startswith(n) for n in args.only)]
     tools = [t for t in TOOLS if not args.tools or any(word.lower() in t.name.lower() for word in args.tools)]
     load_before = os.getloadavg()

@@ -15,13 +15,13 @@ on this machine, and how near the engine's copy comes.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import threading
 import time
 
 from benchmarks.suite.scenarios import S3_LIKE, MiB, TiB, copy_limit
 from benchmarks.suite.server import EmulatorProcess
+from benchmarks.suite.tools import use_dummy_credentials
 
 #: Seconds between the bare rounds and the engine's: the prefix's burst (a second's worth) comes back meanwhile.
 _SETTLE_SECONDS = 1.5
@@ -36,8 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.part_floor", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tib", type=float, default=1.0, help="object size in TiB (default 1)")
     args = parser.parse_args()
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    use_dummy_credentials()
     from mxtransfer_worker.crt_copy import CrtCopyClient
     from mxtransfer_worker.manifest import ManifestRow
     from mxtransfer_worker.options import CopyOptions

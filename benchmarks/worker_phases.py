@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmarks.suite.scenarios import S3_LIKE, TiB
 from benchmarks.suite.server import EmulatorProcess
-from benchmarks.suite.tools import ENGINE, base_env
+from benchmarks.suite.tools import ENGINE, base_env, use_dummy_credentials
 
 #: Runs the worker's console entry point with marks on stderr: ``PHASE <name> <time.time()>`` (or a count).
 _WRAPPER = r"""
@@ -70,8 +70,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="worker runs (default 3)")
     parser.add_argument("--tib", type=float, default=1.0, help="object size in TiB (default 1)")
     args = parser.parse_args()
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    use_dummy_credentials()
     from mxtransfer_worker.manifest import ManifestRow, upload_manifest
     from mxtransfer_worker.s3client import make_s3_client
 

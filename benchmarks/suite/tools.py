@@ -67,6 +67,17 @@ class Tool:
     scenarios: frozenset[str] = frozenset()
 
 
+#: Dummy credentials, for every tool and for the bench's own clients: no real account is ever asked.
+_DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+                      "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+
+def use_dummy_credentials() -> None:
+    """Give this process's own boto3 clients (filling the buckets, checking the copies) the dummy credentials,
+    without the machine's AWS config file."""
+    os.environ.update({**_DUMMY_CREDENTIALS, "AWS_CONFIG_FILE": os.devnull})
+
+
 def base_env(url: str, workdir: Path) -> dict[str, str]:
     """The environment of every tool: this one without AWS or rclone settings (the machine's AWS_CA_BUNDLE
     breaks rclone on plain http), plus dummy credentials, the endpoint and path-style addressing."""
@@ -79,9 +90,9 @@ def base_env(url: str, workdir: Path) -> dict[str, str]:
                  if not name.startswith(("AWS_", "RCLONE_")) and name != "PYTHONDONTWRITEBYTECODE"}
     return {
         **inherited,
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+        **_DUMMY_CREDENTIALS,
         "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url, "AWS_CONFIG_FILE": str(config),
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "PYTHONPATH": str(ROOT),
         "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
         "RCLONE_CONFIG_BENCH_ENDPOINT": url, "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": "bench",
