@@ -42,9 +42,10 @@ def _burst(limiter: AimdRate) -> None:
 
 
 def _first_throttles(limiter: AimdRate, clock: Clock) -> None:
-    """Throttles as the first answers: one, then ``_MIN_SPAN`` seconds later enough to count."""
+    """Throttles as the first answers: one, then ``_MIN_SPAN`` seconds later (and a rounding's worth) enough to
+    count."""
     limiter.throttled()
-    clock.now += AimdRate._MIN_SPAN
+    clock.now += AimdRate._MIN_SPAN * 1.0001
     _burst(limiter)
 
 
@@ -73,13 +74,15 @@ def test_one_burst_of_throttles_lowers_the_limit_once_then_below_what_still_gets
     limiter = AimdRate(decrease=0.5, cooldown=0.5, window=1.0, tolerance=0, clock=clock)
     _succeed(limiter, clock, 100, 1.0)
     _burst(limiter)
-    clock.now += 0.1
+    clock.now += limiter.settle / 2
     _burst(limiter)  # the same burst
     assert limiter.rate == pytest.approx(50, rel=0.02) and limiter.decreases == 1
     _succeed(limiter, clock, 10, 1.0)  # only 10 got through in the last second
     rate = limiter.rate
     _burst(limiter)
-    assert limiter.rate == pytest.approx(5, rel=0.02) and rate > 50 and limiter.decreases == 2
+    # the 10 successes since the decrease and ``settle`` (1 s + settle / 2 - settle), times 0.5
+    got_through = 10 / (1.0 - limiter.settle / 2)
+    assert limiter.rate == pytest.approx(0.5 * got_through, rel=0.01) and rate > 50 and limiter.decreases == 2
 
 
 def test_requests_sent_and_not_refused_got_through_though_none_has_succeeded_yet():
@@ -113,8 +116,9 @@ def test_after_a_decrease_only_the_turns_taken_since_count_as_sent():
         assert limiter.reserve() == 0
     _first_throttles(limiter, clock)
     lowered = limiter.rate
-    # the last 2 s (_SENT_SPAN) held 760 turns
-    assert lowered == pytest.approx(0.5 * (760 - 1 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.01)
+    # the last 2 s (_SENT_SPAN) held the turns of all but the first _MIN_SPAN
+    turns = 800 - 400 * AimdRate._MIN_SPAN
+    assert lowered == pytest.approx(0.5 * (turns - 1 - AimdRate._MIN_THROTTLES) / AimdRate._SENT_SPAN, rel=0.01)
     while clock.now < 4.0:  # a second at that limit, every request refused
         clock.now += 0.001
         if limiter.reserve() == 0:
@@ -130,17 +134,17 @@ def test_throttled_before_anything_got_through_counts_half_the_throttles_and_sto
     _burst(limiter)
     assert limiter.rate == math.inf  # throttles of one moment: too soon to say anything of a rate
     _first_throttles(limiter, clock)
-    # 5 throttles in the 0.1 s after the first answers: at most 25 per second got through; times 0.5
-    assert limiter.rate == pytest.approx(12.5)
+    # 5 throttles in the _MIN_SPAN after the first answers: at most half that rate got through; times 0.5
+    assert limiter.rate == pytest.approx(0.5 * AimdRate._MIN_THROTTLES / 2 / AimdRate._MIN_SPAN, rel=0.001)
     for _ in range(3):
         clock.now += 2.0
         _burst(limiter)
     # 5 throttles in the window (1 s): 2.5 per second at most, times 0.5; the same again: not lower
     assert (limiter.rate, limiter.decreases) == (1.25, 4)
     clock = Clock()
-    floored = AimdRate(decrease=0.5, floor=20.0, clock=clock)
-    _first_throttles(floored, clock)
-    assert (floored.rate, floored.lowest) == (20.0, 20.0)
+    floored = AimdRate(decrease=0.5, floor=30.0, clock=clock)
+    _first_throttles(floored, clock)  # 0.5 × 5 / 2 / _MIN_SPAN is less
+    assert (floored.rate, floored.lowest) == (30.0, 30.0)
 
 
 def test_throttles_of_requests_sent_after_a_decrease_count_as_soon_as_they_come():

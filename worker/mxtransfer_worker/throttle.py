@@ -104,20 +104,21 @@ class AimdRate:
     """A limit on the rate of requests (per second), none until S3 throttles; ``acquire`` waits for a request's
     turn, paced at the limit.
 
-    ``throttled`` lowers the limit when more than ``tolerance`` of the answers since the later of ``window`` seconds
-    ago and ``settle`` seconds after the last decrease, and at least ``_MIN_THROTTLES``, were throttles, over at
-    least ``_MIN_SPAN`` seconds of answers: to ``decrease`` times the rate that got through then (successes, or the
-    turns taken in the last ``_SENT_SPAN`` seconds, since the last decrease, less the throttles if more: a part copy
-    succeeds seconds after S3 took it; when neither, half the rate of throttles: at most that much got through), if
-    that is lower, never under ``floor``. The throttles of the first ``settle`` seconds after a decrease answer
-    requests sent before it, at the higher limit: one burst is one signal. Requests sent after it are judged as soon
-    as their answers come: a first decrease, whose window also holds the successes S3's burst let through before it
-    throttled, is too high, and a worker went on sending at it for a whole cooldown (0.5 s) when the cooldown also
-    kept decreases apart (one worker on one prefix, ``benchmarks.bench --only fleet-one``: 918-1,095 SlowDowns in
-    the first second, 592-715 since). At S3's ceiling the successes stay at the ceiling while throttles go on, so a
-    second decrease does not compound the first. The tolerance keeps a few throttles at random (as S3 answers while
-    it scales, or ``tests/engine/test_faults.py`` injects) from lowering the limit again and again, since fewer
-    requests do not make them fewer; at S3's ceiling the throttles soon pass it.
+    ``throttled`` lowers the limit when more than ``tolerance`` of the answers since the later of ``window`` seconds ago
+    and ``settle`` seconds after the last decrease, and at least ``_MIN_THROTTLES``, were throttles, over at least
+    ``_MIN_SPAN`` seconds of answers: to ``decrease`` times the rate that got through then (successes, or the turns
+    taken in the last ``_SENT_SPAN`` seconds, since the last decrease, less the throttles if more: a part copy succeeds
+    seconds after S3 took it; when neither, half the rate of throttles: at most that much got through), if that is
+    lower, never under ``floor``. The throttles of the first ``settle`` seconds after a decrease answer requests sent
+    before it, at the higher limit: one burst is one signal. Requests sent after it are judged as soon as their answers
+    come: a first decrease, whose window also holds the successes S3's burst let through before it throttled, is too
+    high, and a worker went on sending at it for a whole cooldown (0.5 s) when the cooldown also kept decreases apart
+    (one worker on one prefix, ``benchmarks.bench --only fleet-one``: 918-1,095 SlowDowns in the first second, 592-715
+    since). At S3's ceiling the successes stay at the ceiling while throttles go on, so a second decrease does not
+    compound the first; nor does one that counts the late throttles of requests sent before a decrease (answers slower
+    than ``settle``). The tolerance keeps a few throttles at random (as S3 answers while it scales, or
+    ``tests/engine/test_faults.py`` injects) from lowering the limit again and again, since fewer requests do not make
+    them fewer; at S3's ceiling the throttles soon pass it.
 
     Each success raises the limit by ``growth`` times the limit set at the last decrease, plus ``_STEP``, per second
     of successes at the limit (so by less when fewer requests are sent), a growth that doubles for every
@@ -137,8 +138,12 @@ class AimdRate:
     #: every worker of a fleet, while a decrease cuts each in proportion, so their shares of a prefix even out
     #: (AIMD's fairness) and none is left alone with a small share and much left to copy.
     _STEP = 10.0
-    #: Seconds of answers a decrease is decided on, at least: the answers of a moment say little of a rate.
-    _MIN_SPAN = 0.1
+    #: Seconds of answers a decrease is decided on, at least: the answers of a moment say little of a rate. With it
+    #: and ``settle`` at 0.05 s rather than 0.1 (2.5 times the bench's 20 ms latency), a worker on a prefix's
+    #: ceiling corrects a limit that is too high twice as soon: ``benchmarks.fleet_throttles``, 3 interleaved runs
+    #: each, drew 823-920 / 1,698-2,057 / 2,606-2,764 SlowDowns at 1 / 4 / 8 workers on one prefix, against
+    #: 983-1,168 / 2,059-2,261 / 2,881-3,081, with the same pace.
+    _MIN_SPAN = 0.05
     #: Seconds of turns taken that count for the rate that got through (``throttled``): longer than the window.
     _SENT_SPAN = 2.0
     #: Throttles in the window below which the limit is not lowered: a few requests' answers say nothing of a rate.
@@ -149,7 +154,7 @@ class AimdRate:
     _LOOK_AGAIN = 0.05
 
     def __init__(self, floor: float = 1.0, decrease: float = 0.85, growth: float = 0.2, cooldown: float = 0.5,
-                 window: float = 0.5, tolerance: float = 0.1, settle: float = 0.1,
+                 window: float = 0.5, tolerance: float = 0.1, settle: float = 0.05,
                  clock: Callable[[], float] = time.monotonic):
         if min(floor, growth, cooldown, window, settle) <= 0 or not 0 <= tolerance < 1:
             raise ValueError("floor, growth, cooldown, window and settle must be positive, tolerance between 0 and 1")
