@@ -114,11 +114,11 @@ class AimdRate:
     come: a first decrease, whose window also holds the successes S3's burst let through before it throttled, is too
     high, and a worker went on sending at it for a whole cooldown (0.5 s) when the cooldown also kept decreases apart
     (one worker on one prefix, ``benchmarks.bench --only fleet-one``: 918-1,095 SlowDowns in the first second, 592-715
-    since). At S3's ceiling the successes stay at the ceiling while throttles go on, so a second decrease does not
-    compound the first; nor does one that counts the late throttles of requests sent before a decrease (answers slower
-    than ``settle``). The tolerance keeps a few throttles at random (as S3 answers while it scales, or
-    ``tests/engine/test_faults.py`` injects) from lowering the limit again and again, since fewer requests do not make
-    them fewer; at S3's ceiling the throttles soon pass it.
+    since, 331-441 with ``settle`` and ``_MIN_SPAN`` at 0.05 s rather than 0.1). At S3's ceiling the successes stay at
+    the ceiling while throttles go on, so a second decrease does not compound the first; nor does one that counts the
+    late throttles of requests sent before a decrease (answers slower than ``settle``). The tolerance keeps a few
+    throttles at random (as S3 answers while it scales, or ``tests/engine/test_faults.py`` injects) from lowering the
+    limit again and again, since fewer requests do not make them fewer; at S3's ceiling the throttles soon pass it.
 
     Each success raises the limit by ``growth`` times the limit set at the last decrease, plus ``_STEP``, per second
     of successes at the limit (so by less when fewer requests are sent), a growth that doubles for every
