@@ -26,7 +26,7 @@ from pathlib import Path
 from benchmarks.suite.scenarios import S3_LIKE, MiB
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.bench import SOURCE, upload_listed_manifest
-from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, ENGINE, MANIFEST, S5CMD, base_env
+from benchmarks.suite.tools import BENCH_VENV, CONTROL_BUCKET, ENGINE, MANIFEST, S5CMD, base_env, use_dummy_credentials
 
 #: What ``--tools`` can measure (see ``_command``).
 TOOLS = ("copy_rows", "worker", "s5cmd")
@@ -124,7 +124,7 @@ def main() -> None:
     with EmulatorProcess(**S3_LIKE) as server, tempfile.TemporaryDirectory() as scratch:
         server.call("populate", SOURCE, [(f"small/{index:07d}", MiB) for index in range(args.objects)])
         server.call("create_bucket", CONTROL_BUCKET)
-        os.environ.update(base_env(server.url, Path(scratch)))  # dummy credentials for the manifest upload
+        use_dummy_credentials()  # for the manifest's upload; the runs get theirs from base_env
         upload_listed_manifest(server.url)
         lines = []
         for round_ in range(args.rounds):

@@ -11,7 +11,6 @@ copies and SlowDowns of each second, which ``benchmarks.bench`` does not show (w
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from benchmarks.bench import SOURCE, upload_listed_manifest
 from benchmarks.suite.scenarios import FLEET_CEILING, S3_LIKE, fleet_keys
 from benchmarks.suite.server import EmulatorProcess
-from benchmarks.suite.tools import CONTROL_BUCKET, TOOLS, Job, base_env
+from benchmarks.suite.tools import CONTROL_BUCKET, TOOLS, Job, base_env, use_dummy_credentials
 
 #: Seconds between two readings of the emulator's counts.
 SAMPLE_SECONDS = 0.05
@@ -83,7 +82,7 @@ def main() -> None:
     with EmulatorProcess(**{**S3_LIKE, **FLEET_CEILING}) as server, tempfile.TemporaryDirectory() as work:
         server.call("populate", SOURCE, fleet_keys(args.objects, args.prefixes))
         server.call("create_bucket", CONTROL_BUCKET)
-        os.environ.update(base_env(server.url, Path(work)))  # the workers' dummy credentials, for the manifest
+        use_dummy_credentials()  # for the manifest's upload; the workers get theirs from base_env
         upload_listed_manifest(server.url)
         print(f"{args.objects:,} objects of 1 MiB in {args.prefixes} prefix(es); {FLEET_CEILING['write_rate']:g}"
               f" writes per second per prefix; {S3_LIKE['latency_s'] * 1000:g} ms per request", flush=True)
