@@ -72,6 +72,19 @@ def part_params(number, first, last):
             "ExpectedSourceBucketOwner": "111111111111"}
 
 
+def expect_parts_and_completion(stubber, completion_answer, **completion_params):
+    """The three parts' UploadPartCopy (5 MiB, 5 MiB and 2 MiB), then the CompleteMultipartUpload naming them,
+    with ``completion_params`` besides those of every completion here, answered with ``completion_answer``."""
+    ranges = [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, SIZE - 1)]
+    for number, first, last in ranges:
+        stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"'}},
+                             part_params(number, first, last))
+    stubber.add_response("complete_multipart_upload", completion_answer, {
+        "Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "MpuObjectSize": SIZE,
+        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"'} for n, _, _ in ranges]},
+        "ExpectedBucketOwner": "222222222222", "IfNoneMatch": "*", **completion_params})
+
+
 def copy(client, row_options):
     with ThreadPoolExecutor(1) as parts:
         return ObjectCopier(client, row_options, parts).copy(ManifestRow("src-bucket", "film.mp4"))
@@ -81,14 +94,7 @@ def test_every_part_carries_copy_source_if_match_and_owners(client):
     stubber = Stubber(client)
     expect_heads(stubber)
     expect_create(stubber)
-    ranges = [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, SIZE - 1)]
-    for number, first, last in ranges:
-        stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"'}},
-                             part_params(number, first, last))
-    stubber.add_response("complete_multipart_upload", {"ETag": '"done-3"'}, {
-        "Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "MpuObjectSize": SIZE,
-        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"'} for n, _, _ in ranges]},
-        "ExpectedBucketOwner": "222222222222", "IfNoneMatch": "*"})
+    expect_parts_and_completion(stubber, {"ETag": '"done-3"'})
     stubber.add_response("head_object", {**source_head(), "ETag": '"done-3"'}, {
         "Bucket": "dst-bucket", "Key": "film.mp4", "ChecksumMode": "ENABLED", "ExpectedBucketOwner": "222222222222"})
     with stubber:
@@ -266,15 +272,9 @@ def test_a_multipart_copy_is_verified_by_the_completions_full_object_checksum_wi
     stubber.add_client_error("head_object", "404", http_status_code=404)
     stubber.add_response("head_bucket", {}, None)
     expect_create(stubber)
-    ranges = [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, SIZE - 1)]
-    for number, first, last in ranges:
-        stubber.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"'}},
-                             part_params(number, first, last))
-    stubber.add_response("complete_multipart_upload", {
-        "ETag": '"done-3"', "ChecksumCRC64NVME": answered_checksum, "ChecksumType": "FULL_OBJECT"}, {
-        "Bucket": "dst-bucket", "Key": "film.mp4", "UploadId": "upload-1", "MpuObjectSize": SIZE,
-        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"'} for n, _, _ in ranges]},
-        "ExpectedBucketOwner": "222222222222", "IfNoneMatch": "*", **checksum})
+    expect_parts_and_completion(
+        stubber, {"ETag": '"done-3"', "ChecksumCRC64NVME": answered_checksum, "ChecksumType": "FULL_OBJECT"},
+        **checksum)
     with stubber:
         result = copy(client, options(max_attempts=1))
     stubber.assert_no_pending_responses()
