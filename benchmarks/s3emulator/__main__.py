@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--small-object-max", type=parse_size, default=defaults.small_object_max,
                         help="objects up to this size keep their bytes")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM key of --tls-cert")
     parser.add_argument("--account", action="append", default=[], metavar="ACCESS_KEY=ACCOUNT_ID",
                         help="map an access key to an account id (repeatable)")
     parser.add_argument("--bucket", action="append", default=[], metavar="NAME[=ACCOUNT_ID]",
@@ -61,7 +63,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         host=args.host, port=args.port, latency_s=args.latency_ms / 1000, copy_bandwidth=args.bandwidth_mbps * 1e6,
         write_rate=args.write_rate, read_rate=args.read_rate, fault_slowdown_rate=args.fault_slowdown, fault_500_rate=args.fault_500,
         fault_reset_rate=args.fault_reset, fault_hang_rate=args.fault_hang, fault_200_error_rate=args.fault_200_error,
-        seed=args.seed, small_object_max=args.small_object_max,
+        seed=args.seed, small_object_max=args.small_object_max, tls_cert=args.tls_cert, tls_key=args.tls_key,
         accounts=dict(item.split("=", 1) for item in args.account),
     )
 

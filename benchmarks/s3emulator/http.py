@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import ssl
 import struct
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -483,12 +484,12 @@ class HttpServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> tuple[str, int]:
         # S3 does not drop connection attempts; a full accept queue here does (the client's SYN is retried after
         # 1 s), and a large copy opens thousands of connections at once. The kernel caps this at somaxconn.
         self.loop = asyncio.get_running_loop()
         self._server = await self.loop.create_server(
-            lambda: _Connection(self), host, port, backlog=_ACCEPT_BACKLOG
+            lambda: _Connection(self), host, port, backlog=_ACCEPT_BACKLOG, ssl=tls
         )
         return self._server.sockets[0].getsockname()[:2]
 

@@ -60,6 +60,9 @@ class EmulatorConfig:
     #: Access key -> 12-digit account id; keys like ``AKIA<12 digits>...`` map to those digits without an entry.
     accounts: dict[str, str] = field(default_factory=dict)
     region: str = "us-east-1"
+    #: PEM files of a certificate and its key: serve HTTPS with them (``tls.self_signed``), else plain HTTP.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def account_for(self, access_key: str | None) -> str:
         if access_key:

@@ -7,6 +7,7 @@ import asyncio
 import ctypes
 import gc
 import hashlib
+import ssl
 import threading
 import time
 from typing import Iterable
@@ -67,7 +68,8 @@ class S3Emulator:
 
     # --------------------------------------------------------------------------------------------- lifecycle
     def start(self) -> str:
-        """Start serving in a background thread; returns the endpoint URL (``http://127.0.0.1:PORT``)."""
+        """Start serving in a background thread; returns the endpoint URL (``http://127.0.0.1:PORT``, or https
+        with ``tls_cert``)."""
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -75,12 +77,13 @@ class S3Emulator:
             loop = self._loop = uvloop.new_event_loop() if uvloop else asyncio.new_event_loop()
             self._http = HttpServer(self.app, self.config.small_object_max)
             try:
-                host, port = loop.run_until_complete(self._http.start(self.config.host, self.config.port))
+                host, port = loop.run_until_complete(self._http.start(self.config.host, self.config.port,
+                                                                      self._tls_context()))
             except BaseException as error:  # reported to the starting thread
                 failure.append(error)
                 ready.set()
                 return
-            self.url = f"http://{host}:{port}"
+            self.url = f"{'https' if self.config.tls_cert else 'http'}://{host}:{port}"
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._http.close())
@@ -92,6 +95,13 @@ class S3Emulator:
         if failure:
             raise failure[0]
         return self.url
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.config.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
 
     def stop(self) -> None:
         """Stop serving, closing every connection (hung ones included)."""
