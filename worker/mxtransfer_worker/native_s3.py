@@ -10,7 +10,7 @@ from xml.sax.saxutils import unescape
 
 from awscrt.auth import AwsCredentialsProvider
 from awscrt.exceptions import AwsCrtError
-from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
+from awscrt.io import ClientBootstrap, ClientTlsContext, DefaultHostResolver, EventLoopGroup, TlsContextOptions
 from awscrt.s3 import S3Client, S3RequestTlsMode, S3RetryConfig
 from botocore.awsrequest import HeadersDict
 from botocore.credentials import RefreshableCredentials
@@ -67,6 +67,7 @@ class NativeS3:
         self.crt = S3Client(
             bootstrap=ClientBootstrap(event_loops, DefaultHostResolver(event_loops)), region=meta.region_name,
             tls_mode=S3RequestTlsMode.ENABLED if endpoint.scheme == "https" else S3RequestTlsMode.DISABLED,
+            tls_connection_options=_tls_connection_options(client) if endpoint.scheme == "https" else None,
             credential_provider=credentials,
             throughput_target_gbps=max(10.0, connections * _GBPS_PER_CONNECTION),
             max_active_connections_override=connections, retry_config=retry_config)
@@ -96,6 +97,25 @@ class NativeS3:
         if self.path_style or "." in bucket:
             return self.host, f"{self.base_path}/{quote(bucket)}{key}"
         return f"{bucket}.{self.host}", f"{self.base_path}{key}" or "/"
+
+
+def _tls_connection_options(client):
+    """awscrt's TLS options for the certificate check the boto3 ``client`` makes: a CA bundle's path, or False for
+    none (botocore resolved it from ``verify``, the ``ca_bundle`` setting, ``AWS_CA_BUNDLE`` or
+    ``REQUESTS_CA_BUNDLE``); None (awscrt's default, the system's trust store) where it checks against its default.
+
+    As s3transfer's ``create_s3_crt_client`` does, whose client cannot take this one's connection cap and retry
+    configuration. The setting is read from the client's HTTP session: botocore has no public accessor for it,
+    and resolving those sources again here could disagree with what the client does."""
+    verify = getattr(getattr(client._endpoint, "http_session", None), "_verify", True)
+    if verify is True:
+        return None
+    options = TlsContextOptions()
+    if verify:
+        options.override_default_trust_store_from_path(ca_filepath=verify)
+    else:
+        options.verify_peer = False
+    return ClientTlsContext(options).new_connection_options()
 
 
 def _credentials_provider(credentials) -> AwsCredentialsProvider:
