@@ -314,7 +314,8 @@ class _Connection(asyncio.Protocol):
         self._went()
         if self.task is None:
             self.transport.close()
-        return True  # keep the transport: a request in flight still answers
+        # keep the transport: a request in flight still answers (TLS cannot: asyncio closes it and warns at True)
+        return self.transport.get_extra_info("ssl_object") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)

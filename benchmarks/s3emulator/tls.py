@@ -1,6 +1,7 @@
 """A self-signed certificate for the emulator's HTTPS (``EmulatorConfig.tls_cert``/``tls_key``): for 127.0.0.1 and
-localhost, valid for a day, made with ``cryptography`` (which moto already needs) rather than an ``openssl`` binary
-the machine may lack. Clients trust it by taking the certificate file as their CA bundle."""
+localhost, valid for a day, with an RSA 2048 key as S3's certificates have (what a client's handshake costs
+depends on it), made with ``cryptography`` (which moto already needs) rather than an ``openssl`` binary the
+machine may lack. Clients trust it by taking the certificate file as their CA bundle."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from pathlib import Path
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
-    """Write ``cert.pem`` and ``key.pem`` (an ECDSA P-256 key) into ``directory``; returns both paths."""
+    """Write ``cert.pem`` and ``key.pem`` into ``directory``; returns both paths."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "S3 emulator")])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
