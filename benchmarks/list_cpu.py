@@ -14,19 +14,13 @@ import cProfile
 import io
 import os
 import pstats
-import resource
 
-from benchmarks.suite.server import EmulatorProcess
+from benchmarks.suite.server import EmulatorProcess, process_cpu
 from mxtransfer_worker.inventory import select_listed
 from mxtransfer_worker.listing import ParallelLister, list_prefix
 from mxtransfer_worker.manifest import write_manifest
 from mxtransfer_worker.s3client import make_s3_client
 from mxtransfer_worker.s3uri import S3Uri
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -45,9 +39,9 @@ def main() -> None:
             "ParallelLister into manifest lines, 64 requests in flight": lambda: write_manifest(
                 select_listed(client, [whole], concurrency=64), io.StringIO(), io.StringIO()).rows}
         for name, listing in listers.items():
-            started = _cpu()
+            started = process_cpu()
             count = listing()
-            print(f"{name}: {count:,} keys, {(_cpu() - started) / count * 1e6:.1f} µs of CPU per key")
+            print(f"{name}: {count:,} keys, {(process_cpu() - started) / count * 1e6:.1f} µs of CPU per key")
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(lambda: sum(1 for _ in ParallelLister(client, 64).objects(whole)))

@@ -15,21 +15,15 @@ on this machine, and how near the engine's copy comes.
 from __future__ import annotations
 
 import argparse
-import resource
 import threading
 import time
 
 from benchmarks.suite.scenarios import S3_LIKE, MiB, TiB, copy_limit
-from benchmarks.suite.server import EmulatorProcess
+from benchmarks.suite.server import EmulatorProcess, process_cpu
 from benchmarks.suite.tools import use_dummy_credentials
 
 #: Seconds between the bare rounds and the engine's: the prefix's burst (a second's worth) comes back meanwhile.
 _SETTLE_SECONDS = 1.5
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -59,7 +53,7 @@ def main() -> None:
         for label in ("new connections", "connections of the first round"):
             upload = client.create_multipart_upload(Bucket="dst", Key="big/object")["UploadId"]
             done, failures = threading.Semaphore(0), []
-            server_cpu, cpu, started = server.call("cpu"), _cpu(), time.monotonic()
+            server_cpu, cpu, started = server.call("cpu"), process_cpu(), time.monotonic()
             turns = Turns(PART_RATE, burst=1.0)
             for number, first, last in plan.ranges():
                 while wait := turns.wait(time.monotonic()):
@@ -75,7 +69,7 @@ def main() -> None:
                 done.acquire()
             wall = time.monotonic() - started
             print(f"{label}: all sent in {sent:.2f} s, all done in {wall:.2f} s ({limit / wall:.0%} of the limit);"
-                  f" client CPU {_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
+                  f" client CPU {process_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
                   f" {len(failures)} failed (awscrt retries nothing: SlowDowns count here)")
             client.abort_multipart_upload(Bucket="dst", Key="big/object", UploadId=upload)
         # The engine's round on new connections too: the bare client's are closed first (closing thousands takes
@@ -87,13 +81,13 @@ def main() -> None:
         time.sleep(_SETTLE_SECONDS)
         governor, results = RequestGovernor(AimdRate()), []
         governor.attach(client)  # as a worker's shard does (shard.run_shard), with its pacing
-        server_cpu, cpu, started = server.call("cpu"), _cpu(), time.monotonic()
+        server_cpu, cpu, started = server.call("cpu"), process_cpu(), time.monotonic()
         copy_rows(client, [ManifestRow("src", "big/object", size=size)],
                   CopyOptions(destination_bucket="dst", copy_annotations=False), results.append, paced=True)
         wall = time.monotonic() - started
         (result,) = results
         print(f"the engine's copy_rows: {result.status} in {wall:.2f} s ({limit / wall:.0%} of the limit); client CPU"
-              f" {_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
+              f" {process_cpu() - cpu:.2f} s, emulator CPU {server.call('cpu') - server_cpu:.2f} s;"
               f" {governor.counts()['throttled_requests']} SlowDowns; {result.message}")
 
 

@@ -86,7 +86,8 @@ def _drop(store, bucket: str) -> None:
     store.buckets.pop(bucket, None)
 
 
-def _server_cpu() -> float:
+def process_cpu() -> float:
+    """CPU seconds (user and system) this process has used so far (the emulator's, asked with ``call("cpu")``)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -99,7 +100,7 @@ _COMMANDS = {
     "progress": lambda emulator, bucket: _on_loop(emulator, _progress, bucket),
     "verify": lambda emulator, *args: _on_loop(emulator, _verify, *args),
     "drop": lambda emulator, bucket: _on_loop(emulator, _drop, bucket),
-    "cpu": lambda emulator: _server_cpu(),
+    "cpu": lambda emulator: process_cpu(),
 }
 
 
