@@ -8,9 +8,9 @@ worker's wall time: start (the process and the interpreter, up to the wrapper), 
 manifest (from the client to the first row), the copy (``copy_rows``), the report (``ShardReport.upload``), and
 the end: from the report to the moment this process sees the worker's exit, which includes closing the native
 client's connections (counted, as open descriptors, when the worker exits; the wall and the end leave out the time
-the count takes, 18 ms for 7,500 descriptors). Each line also gives the worker's CPU. With ``--tls`` the emulator
-serves HTTPS with a self-signed certificate (``s3emulator.tls``) that the worker trusts through ``AWS_CA_BUNDLE``,
-as a worker on S3 pays a TLS handshake on each of its connections.
+the count takes, 18 ms for 7,500 descriptors). Each line also gives the worker's CPU and the emulator's. With
+``--tls`` the emulator serves HTTPS with a self-signed certificate (``s3emulator.tls``) that the worker trusts
+through ``AWS_CA_BUNDLE``, as a worker on S3 pays a TLS handshake on each of its connections.
 """
 
 from __future__ import annotations
@@ -103,12 +103,13 @@ def time_runs(server: EmulatorProcess, work: Path, runs: int, tib: float, ca_bun
     upload_manifest(client, [ManifestRow("src", "big/object", size=head["ContentLength"], etag=head["ETag"])],
                     "s3://control/manifest.csv")
     names = ("start", "imports", "client", "manifest", "copy", "report")
-    print("run  wall s  CPU s  " + "  ".join(f"{name:>8}" for name in (*names, "end")) + "  connections at exit")
+    print("run  wall s  CPU s  emulator CPU s  " + "  ".join(f"{name:>8}" for name in (*names, "end"))
+          + "  connections at exit")
     for run in range(runs):
         command = [str(python), "-c", _WRAPPER, "copy", "--no-copy-annotations", "--conditional-copy",
                    "--manifest", "s3://control/manifest.csv", "--destination", f"s3://dst/run-{run}/",
                    "--report", f"s3://control/report-{run}/"]
-        before, started = os.times(), time.time()
+        server_cpu, before, started = server.call("cpu"), os.times(), time.time()
         worker = subprocess.run(command, env=env, capture_output=True, text=True)
         ended, after = time.time(), os.times()
         if worker.returncode:
@@ -119,7 +120,8 @@ def time_runs(server: EmulatorProcess, work: Path, runs: int, tib: float, ca_bun
         ended -= marks["counting"]  # the count's own time
         ends = [marks[name] for name in names] + [ended]
         steps = [end - begin for begin, end in zip([started, *ends], ends)]
-        print(f"{run:>3}  {ended - started:6.2f}  {cpu:5.2f}  " + "  ".join(f"{step:8.3f}" for step in steps)
+        print(f"{run:>3}  {ended - started:6.2f}  {cpu:5.2f}  {server.call('cpu') - server_cpu:14.2f}  "
+              + "  ".join(f"{step:8.3f}" for step in steps)
               + f"  {marks['descriptors']:,.0f}")
 
 

@@ -19,6 +19,6 @@ def test_worker_phases_times_a_worker_copying_over_https():
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     header, run = done.stdout.splitlines()[-2:]
-    assert header.split() == ["run", "wall", "s", "CPU", "s", "start", "imports", "client", "manifest", "copy",
+    assert header.split() == ["run", "wall", "s", "CPU", "s", "emulator", "CPU", "s", "start", "imports", "client", "manifest", "copy",
                               "report", "end", "connections", "at", "exit"]
-    assert re.fullmatch(r"\s+0(\s+\d+\.\d+){9}\s+[\d,]+", run), run
+    assert re.fullmatch(r"\s+0(\s+\d+\.\d+){10}\s+[\d,]+", run), run
