@@ -2,7 +2,7 @@
 
 Starts the emulator (the ``large`` scenario's S3-like settings, in a process of its own), creates one multipart
 upload and sends the object's parts (the engine's: ``tapered_plan``) at the engine's pace (``PART_RATE``, a
-second's worth at once) through the engine's native copy client from one thread, with none of the engine's work
+second's worth at once, then ``PART_BATCH_SECONDS`` apart) through the engine's native copy client from one thread, with none of the engine's work
 around it (no manifest, HEADs, checkpoints, governor, retries or report), twice: with new connections, then with
 the connections of the first round. Then, once that client's connections are closed and the prefix's burst has
 come back (as a worker finds it), the engine's own ``copy_rows`` copies the object in this process on new
@@ -34,7 +34,7 @@ def main() -> None:
     from mxtransfer_worker.crt_copy import CrtCopyClient
     from mxtransfer_worker.manifest import ManifestRow
     from mxtransfer_worker.options import CopyOptions
-    from mxtransfer_worker.parts import PART_RATE, tapered_plan
+    from mxtransfer_worker.parts import PART_BATCH_SECONDS, PART_RATE, tapered_plan
     from mxtransfer_worker.runner import copy_rows
     from mxtransfer_worker.s3client import make_s3_client
     from mxtransfer_worker.throttle import AimdRate, RequestGovernor, Turns
@@ -57,7 +57,7 @@ def main() -> None:
             turns = Turns(PART_RATE, burst=1.0)
             for number, first, last in plan.ranges():
                 while wait := turns.wait(time.monotonic()):
-                    time.sleep(wait)
+                    time.sleep(max(wait, PART_BATCH_SECONDS))  # the engine's batches
                 turns.take(time.monotonic())
                 copier.send("upload_part_copy", {
                     "Bucket": "dst", "Key": "big/object", "UploadId": upload, "PartNumber": number,

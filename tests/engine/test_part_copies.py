@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import boto3
 import pytest
@@ -19,6 +20,7 @@ from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
 from mxtransfer_worker.runner import copy_rows
 from mxtransfer_worker.s3client import make_s3_client
+from mxtransfer_worker.throttle import PrefixTurns
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _REPO not in sys.path:
@@ -81,3 +83,26 @@ def test_large_objects_copied_into_one_folder_share_its_part_pace_and_draw_no_sl
     assert all("multipart copy, 308 parts" in result.message for result in results), results[0].message
     assert stats["operations"]["UploadPartCopy"] == 2 * 308
     assert "SlowDown" not in stats["errors"]
+
+
+def test_parts_waiting_for_their_turns_go_out_in_batches():
+    # awscrt's event loop polls without sleeping while its next task is under a millisecond away, and each
+    # connection has a task a second: parts sent one turn apart kept it polling for the whole copy
+    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0, copy_keepalive_s=0) as emulator:
+        emulator.create_bucket("src")
+        emulator.create_bucket("dst")
+        emulator.put_virtual_object("src", "big.mxf", 300 * 5 * MiB)
+        client = make_s3_client(endpoint_url=emulator.url)
+        sent: list[float] = []
+        client.meta.events.register("before-send.s3.UploadPartCopy", lambda **_: sent.append(time.monotonic()))
+        options = CopyOptions(destination_bucket="dst", multipart_threshold=8 * MiB, part_size=5 * MiB,
+                              part_concurrency=300, copy_annotations=False)
+        copier = ObjectCopier(client, options, None, copy_client=CrtCopyClient(client, 64))
+        copier._part_turns = PrefixTurns(rate=500, burst=0.1)  # a turn every 2 ms, 50 at once
+        result = copier.copy(ManifestRow("src", "big.mxf"))
+    assert result.status == SUCCEEDED, result.message
+    paced = len(sent) - 50
+    assert paced >= 200, len(sent)  # parts past the first 50 wait for their turns
+    gaps = [later - earlier for earlier, later in zip(sent[50:], sent[51:])]
+    together = sum(gap < 0.0005 for gap in gaps)  # sent one after another, not a turn (2 ms) apart
+    assert together > paced / 2, f"{together} of {paced} paced parts went out with the one before"

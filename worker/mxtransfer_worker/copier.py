@@ -28,7 +28,7 @@ from .completion import build_completions_here
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import PART_RATE, ObjectTooLargeError, PartPlan, check_object_size, choose_part_size, tapered_plan
+from .parts import PART_BATCH_SECONDS, PART_RATE, ObjectTooLargeError, PartPlan, check_object_size, choose_part_size, tapered_plan
 from .s3client import is_aws_endpoint
 from .throttle import THROTTLING_CODES, PrefixTurns
 
@@ -134,6 +134,15 @@ def _full_object_checksum(source: dict) -> _Checksum | None:
     """The source's checksum if S3 can compute it for a multipart upload from its parts, and so verify it."""
     checksum = _checksum(source)
     return checksum if checksum and checksum.full_object and checksum.algorithm in FULL_OBJECT_ALGORITHMS else None
+
+
+def _next_look(now: float, retries: list, turn_due: float) -> float:
+    """Seconds the part loop waits for an answer before it looks again: until the first of ``retries`` is due or
+    the next turn (``turn_due`` from ``now``, 0 for none; at least ``PART_BATCH_SECONDS``: parts go out in batches),
+    at most ``_POLL_SECONDS`` (the stop signal)."""
+    due = min(retries[0][0] - now if retries else _POLL_SECONDS,
+              max(turn_due, PART_BATCH_SECONDS) if turn_due else _POLL_SECONDS)
+    return max(0.0, min(_POLL_SECONDS, due))
 
 
 def _completed_part(number: int, answer: dict) -> dict:
@@ -737,9 +746,8 @@ class ObjectCopier:
                     now = time.monotonic()
                 if (not in_flight and (all_sent and not retries or self.stop.requested)) or self.stop.expired:
                     break
-                due = min(retries[0][0] - now if retries else _POLL_SECONDS, turn_due or _POLL_SECONDS)
                 try:
-                    future = finished.get(timeout=max(0.0, min(_POLL_SECONDS, due)))
+                    future = finished.get(timeout=_next_look(now, retries, turn_due))
                 except queue.Empty:
                     continue
                 number, first, last, attempt, throttled = in_flight.pop(future)
