@@ -28,7 +28,8 @@ from .completion import build_completions_here
 from .errors import CopyError, classify
 from .manifest import ManifestRow
 from .options import CopyOptions, KeyRewriteError
-from .parts import PART_BATCH_SECONDS, PART_RATE, ObjectTooLargeError, PartPlan, check_object_size, choose_part_size, tapered_plan
+from .parts import (PART_BATCH_SECONDS, PART_RATE, ObjectTooLargeError, PartPlan, check_object_size, choose_part_size,
+                    tapered_plan)
 from .s3client import is_aws_endpoint
 from .throttle import THROTTLING_CODES, PrefixTurns
 
