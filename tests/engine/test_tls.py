@@ -1,5 +1,6 @@
 """HTTPS endpoints: the engine's native (awscrt) client checks certificates as its boto3 client does, against the CA
-bundle the user gives (``verify``, ``AWS_CA_BUNDLE``...) or none with ``verify=False``.
+bundle the user gives (``verify``, ``AWS_CA_BUNDLE``...) or none with ``verify=False``; a certificate no trusted CA
+signed is a permanent error that says what to set.
 
 Runs against the S3 emulator (``benchmarks/s3emulator``) serving HTTPS with a self-signed certificate that no
 system trust store holds: a private S3-compatible endpoint, or a network whose proxy signs with its own CA.
@@ -11,11 +12,14 @@ import os
 import sys
 import uuid
 
+import boto3
 import pytest
-from botocore.exceptions import HTTPClientError
+from botocore.config import Config
+from botocore.exceptions import HTTPClientError, SSLError
 from botocore.httpsession import DEFAULT_CA_BUNDLE
 
 from mxtransfer_worker.crt_copy import CrtCopyClient
+from mxtransfer_worker.errors import classify
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
@@ -93,3 +97,17 @@ def test_the_native_client_refuses_a_certificate_its_ca_bundle_does_not_hold(htt
 
     with pytest.raises(HTTPClientError, match="CopyObject: AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE"):
         CrtCopyClient(client, 1).copy_object(Bucket="src", Key="b", CopySource={"Bucket": "src", "Key": "a"})
+
+
+def test_a_certificate_no_trusted_ca_signed_is_a_permanent_error_naming_the_cause(https_emulator):
+    # one attempt: the worker's client tries 10 times (about 80 s) before the same error reaches the engine
+    client = boto3.client("s3", endpoint_url=https_emulator.url, region_name="us-east-1",
+                          config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}))
+    with pytest.raises(SSLError) as raised:
+        client.head_object(Bucket="src", Key="a")
+
+    error = classify(raised.value, "copy s3://src/a")
+
+    assert (error.code, error.temporary) == ("UntrustedCertificate", False)
+    assert error.message.startswith("copy s3://src/a: SSL validation failed for https://127.0.0.1:")
+    assert "CERTIFICATE_VERIFY_FAILED" in error.message and "give its CA bundle" in error.message

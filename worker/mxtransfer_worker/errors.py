@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnectionError, HTTPClientError,
+                                 SSLError)
 
 #: Codes S3 answers when it is overloaded or failed internally: worth retrying with backoff.
 TEMPORARY_CODES = frozenset({
@@ -29,6 +30,9 @@ HINTS = {
     "KMS.AccessDeniedException": "the job role may not use the KMS key of the source or destination object",
     "KMS.DisabledException": "the KMS key is disabled",
     "NoSuchUpload": "the multipart upload was aborted or expired (a lifecycle rule may abort incomplete uploads)",
+    "UntrustedCertificate": "the endpoint's certificate is not signed by a CA the worker trusts (a private "
+    "S3-compatible endpoint, or a proxy that signs with its own CA): give its CA bundle as the operators' verify "
+    "or AWS_CA_BUNDLE",
 }
 
 
@@ -86,6 +90,8 @@ def classify(error: Exception, action: str) -> CopyError:
         hint = HINTS.get(code)
         message = f"{action}: {code}: {text}" + (f" ({hint})" if hint else "")
         return CopyError(code, message, temporary=code in TEMPORARY_CODES)
+    if isinstance(error, SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(error):  # no retry makes it trusted
+        return CopyError("UntrustedCertificate", f"{action}: {error} ({HINTS['UntrustedCertificate']})")
     if isinstance(error, (BotoConnectionError, HTTPClientError)):
         return CopyError("ConnectionError", f"{action}: connection failed: {error}", temporary=True)
     if isinstance(error, BotoCoreError):
