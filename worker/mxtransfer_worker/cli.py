@@ -25,6 +25,7 @@ from .cleanup import DEFAULT_MIN_IDLE_SECONDS, abort_stale_uploads
 from .copier import StopSignal
 from .errors import RedactingFilter, classify
 from .manifest import ManifestError
+from .native_s3 import refuse_proxy
 from .options import CopyOptions
 from .report import failed_rows_manifest
 from .runner import client_connections
@@ -149,6 +150,8 @@ def run_copy(args: argparse.Namespace, stop: StopSignal | None = None) -> int:
     """Copy one shard and upload its report; returns the exit code. ``stop`` ends the run early (exit 75)."""
     options = options_from_args(args)
     client = make_s3_client(max_pool_connections=client_connections(options))
+    if options.native_client:
+        refuse_proxy(client)  # before any request: each would go through the proxy, the copies past it
     summary = run_shard(client, args.manifest, options, args.report, args.shard_index, args.shard_count, stop)
     log.info("shard %d/%d %s: %s", args.shard_index, args.shard_count,
              "stopped early" if summary["partial"] else "done", json.dumps(summary))

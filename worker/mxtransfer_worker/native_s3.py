@@ -46,6 +46,7 @@ class NativeS3:
     requests beyond them wait in awscrt's queue); ``address`` says where a request for a bucket goes."""
 
     def __init__(self, client, connections: int, retry_config: S3RetryConfig | None = None) -> None:
+        refuse_proxy(client)
         connections = connection_budget(connections)
         meta = client.meta
         self.region = meta.region_name
@@ -97,6 +98,27 @@ class NativeS3:
         if self.path_style or "." in bucket:
             return self.host, f"{self.base_path}/{quote(bucket)}{key}"
         return f"{bucket}.{self.host}", f"{self.base_path}{key}" or "/"
+
+
+class NativeClientUnavailable(ValueError):
+    """awscrt's native client cannot reach S3 the way the boto3 client it would be built from does."""
+
+
+def refuse_proxy(client) -> None:
+    """Raise ``NativeClientUnavailable`` when the boto3 ``client`` sends its requests through a proxy (its
+    ``proxies`` setting, or ``HTTPS_PROXY``/``HTTP_PROXY`` for an endpoint ``NO_PROXY`` does not exempt): awscrt's
+    S3 client takes no proxy, so its requests would go straight to the endpoint, past the proxy, and fail where
+    only the proxy gets out. The proxy is read from the client's HTTP session, as ``_tls_connection_options`` reads
+    the certificate check; the message leaves out any user and password in its URL."""
+    proxy_config = getattr(getattr(client._endpoint, "http_session", None), "_proxy_config", None)
+    proxy = proxy_config.proxy_url_for(client.meta.endpoint_url) if proxy_config else None
+    if proxy:
+        address = urlsplit(proxy)
+        raise NativeClientUnavailable(
+            f"S3 ({client.meta.endpoint_url}) is reached through the proxy {address.scheme}://{address.hostname}"
+            f"{f':{address.port}' if address.port else ''}, and awscrt's native client takes no proxy: copy without"
+            " it (--no-native-client, or native_client=False in copy_options) and list through boto3"
+            " (listing_concurrency=0), or exempt the endpoint in NO_PROXY")
 
 
 def _tls_connection_options(client):
