@@ -22,6 +22,8 @@ _DUMMY_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "AWS_EC2_METADATA_DISABLED": "true",
+    # a proxy in the environment (pip's) cannot reach the servers tests start (lower case wins in urllib)
+    "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
 }
 for _name, _value in _DUMMY_ENV.items():
     os.environ[_name] = _value

@@ -67,15 +67,17 @@ class Tool:
     scenarios: frozenset[str] = frozenset()
 
 
-#: Dummy credentials, for every tool and for the bench's own clients: no real account is ever asked.
-_DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                      "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+#: Dummy credentials, for every tool and for the bench's own clients: no real account is ever asked; and no proxy
+#: for the emulator on the loopback (one in the environment, pip's, cannot reach it).
+_LOCAL_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+              "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "NO_PROXY": "127.0.0.1,localhost",
+              "no_proxy": "127.0.0.1,localhost"}  # lower case wins in urllib
 
 
 def use_dummy_credentials() -> None:
     """Give this process's own boto3 clients (filling the buckets, checking the copies) the dummy credentials,
-    without the machine's AWS config file."""
-    os.environ.update({**_DUMMY_CREDENTIALS, "AWS_CONFIG_FILE": os.devnull})
+    without the machine's AWS config file, and no proxy for the emulator."""
+    os.environ.update({**_LOCAL_ENV, "AWS_CONFIG_FILE": os.devnull})
 
 
 def base_env(url: str, workdir: Path) -> dict[str, str]:
@@ -90,7 +92,7 @@ def base_env(url: str, workdir: Path) -> dict[str, str]:
                  if not name.startswith(("AWS_", "RCLONE_")) and name != "PYTHONDONTWRITEBYTECODE"}
     return {
         **inherited,
-        **_DUMMY_CREDENTIALS,
+        **_LOCAL_ENV,
         "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url, "AWS_CONFIG_FILE": str(config),
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required", "PYTHONPATH": str(ROOT),
