@@ -100,6 +100,13 @@ class NativeS3:
         return f"{bucket}.{self.host}", f"{self.base_path}{key}" or "/"
 
 
+def _http_session(client):
+    """botocore's HTTP session of ``client``, which holds the certificate check and the proxy botocore resolved for
+    it. botocore has no public accessor for either, and resolving their sources again (arguments, config file,
+    environment) could disagree with what the client does."""
+    return getattr(client._endpoint, "http_session", None)
+
+
 class NativeClientUnavailable(ValueError):
     """awscrt's native client cannot reach S3 the way the boto3 client it would be built from does."""
 
@@ -108,9 +115,8 @@ def refuse_proxy(client) -> None:
     """Raise ``NativeClientUnavailable`` when the boto3 ``client`` sends its requests through a proxy (its
     ``proxies`` setting, or ``HTTPS_PROXY``/``HTTP_PROXY`` for an endpoint ``NO_PROXY`` does not exempt): awscrt's
     S3 client takes no proxy, so its requests would go straight to the endpoint, past the proxy, and fail where
-    only the proxy gets out. The proxy is read from the client's HTTP session, as ``_tls_connection_options`` reads
-    the certificate check; the message leaves out any user and password in its URL."""
-    proxy_config = getattr(getattr(client._endpoint, "http_session", None), "_proxy_config", None)
+    only the proxy gets out. The message leaves out any user and password in the proxy's URL."""
+    proxy_config = getattr(_http_session(client), "_proxy_config", None)
     proxy = proxy_config.proxy_url_for(client.meta.endpoint_url) if proxy_config else None
     if proxy:
         address = urlsplit(proxy)
@@ -127,9 +133,8 @@ def _tls_connection_options(client):
     ``REQUESTS_CA_BUNDLE``); None (awscrt's default, the system's trust store) where it checks against its default.
 
     As s3transfer's ``create_s3_crt_client`` does, whose client cannot take this one's connection cap and retry
-    configuration. The setting is read from the client's HTTP session: botocore has no public accessor for it,
-    and resolving those sources again here could disagree with what the client does."""
-    verify = getattr(getattr(client._endpoint, "http_session", None), "_verify", True)
+    configuration."""
+    verify = getattr(_http_session(client), "_verify", True)
     if verify is True:
         return None
     options = TlsContextOptions()
