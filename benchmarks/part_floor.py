@@ -2,14 +2,14 @@
 
 Starts the emulator (the ``large`` scenario's S3-like settings, in a process of its own), creates one multipart
 upload and sends the object's parts (the engine's: ``tapered_plan``) at the engine's pace (``PART_RATE``, a
-second's worth at once, then ``PART_BATCH_SECONDS`` apart) through the engine's native copy client from one thread, with none of the engine's work
-around it (no manifest, HEADs, checkpoints, governor, retries or report), twice: with new connections, then with
-the connections of the first round. Then, once that client's connections are closed and the prefix's burst has
-come back (as a worker finds it), the engine's own ``copy_rows`` copies the object in this process on new
-connections (paced parts, governor, HEADs, create, complete and verification; no process start-up, manifest or
-report, which the ``large`` scenario's wall time includes). Each line prints the wall time against the settings'
-limit, and the CPU seconds of this process and of the emulator: what any client could reach against this emulator
-on this machine, and how near the engine's copy comes.
+second's worth at once, then ``PART_BATCH_SECONDS`` apart) through the engine's native copy client from one
+thread, with none of the engine's work around it (no manifest, HEADs, checkpoints, governor, retries or report),
+twice: with new connections, then with the connections of the first round. Then, once that client's connections
+are closed and the prefix's burst has come back (as a worker finds it), the engine's own ``copy_rows`` copies the
+object in this process on new connections (paced parts, governor, HEADs, create, complete and verification; no
+process start-up, manifest or report, which the ``large`` scenario's wall time includes). Each line prints the wall
+time against the settings' limit, and the CPU seconds of this process and of the emulator: what any client could
+reach against this emulator on this machine, and how near the engine's copy comes.
 """
 
 from __future__ import annotations

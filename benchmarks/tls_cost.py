@@ -58,8 +58,7 @@ def main() -> None:
     use_dummy_credentials()
     os.environ.pop("AWS_CA_BUNDLE", None)  # each client is given its server's certificate check
     with tempfile.TemporaryDirectory() as work:
-        cert, key = self_signed(Path(work))
-        servers = {"HTTP": {}, "HTTPS": {"tls_cert": str(cert), "tls_key": str(key)}}
+        servers = {"HTTP": {}, "HTTPS": self_signed(Path(work))}
         figures: dict[str, list[list[float]]] = {name: [] for name in servers}
         started = time.monotonic()
         for _ in range(args.runs):

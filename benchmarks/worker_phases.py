@@ -78,11 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     use_dummy_credentials()
     with tempfile.TemporaryDirectory() as work:
-        tls = {}
-        if args.tls:
-            cert, key = self_signed(Path(work))
-            tls = {"tls_cert": str(cert), "tls_key": str(key)}
-            os.environ["AWS_CA_BUNDLE"] = str(cert)  # this process's client, which writes the manifest
+        tls = self_signed(Path(work)) if args.tls else {}
+        if tls:
+            os.environ["AWS_CA_BUNDLE"] = tls["tls_cert"]  # this process's client, which writes the manifest
         with EmulatorProcess(**S3_LIKE, **tls) as server:
             time_runs(server, Path(work), args.runs, args.tib, tls.get("tls_cert"))
 

@@ -10,8 +10,9 @@ import ipaddress
 from pathlib import Path
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """Write ``cert.pem`` and ``key.pem`` into ``directory``; returns both paths."""
+def self_signed(directory: Path) -> dict[str, str]:
+    """Write ``cert.pem`` and ``key.pem`` into ``directory``; returns the emulator's settings for them
+    (``tls_cert`` and ``tls_key``: their paths)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -32,4 +33,4 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    return cert_path, key_path
+    return {"tls_cert": str(cert_path), "tls_key": str(key_path)}

@@ -47,8 +47,7 @@ def https_emulator(certificate, monkeypatch):
     """The emulator over HTTPS, with the machine's CA bundle settings out of the way."""
     for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
-    cert, key = certificate
-    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0, tls_cert=str(cert), tls_key=str(key)) as instance:
+    with S3Emulator(copy_bandwidth=0, write_rate=0, read_rate=0, **certificate) as instance:
         yield instance
 
 
@@ -69,7 +68,7 @@ def _copy_everything(emulator, client) -> tuple[dict, str]:
 def test_the_native_client_copies_over_https_with_the_boto3_clients_certificate_check(
         https_emulator, certificate, verify):
     assert https_emulator.url.startswith("https://")
-    client = make_s3_client(endpoint_url=https_emulator.url, verify=str(certificate[0]) if verify else False)
+    client = make_s3_client(endpoint_url=https_emulator.url, verify=certificate["tls_cert"] if verify else False)
 
     summary, destination = _copy_everything(https_emulator, client)
 
@@ -79,7 +78,7 @@ def test_the_native_client_copies_over_https_with_the_boto3_clients_certificate_
 
 
 def test_the_ca_bundle_of_the_environment_reaches_the_native_client(https_emulator, certificate, monkeypatch):
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    monkeypatch.setenv("AWS_CA_BUNDLE", certificate["tls_cert"])
     client = make_s3_client(endpoint_url=https_emulator.url)
 
     summary, _ = _copy_everything(https_emulator, client)
