@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.shard_rss import measure as measure_sharding
+from benchmarks.suite.goals import goals_markdown, sharding_goal
 from benchmarks.suite.measure import first_error_line, run
 from benchmarks.suite.scenarios import PUBLISHED_S, SPLIT_WORKERS, MiB, Scenario, TiB, modeled_copy, scenarios
 from benchmarks.s3emulator.server import EVENT_LOOP
@@ -63,14 +65,18 @@ CAVEATS = (
     " each) and shares the 2 CPUs with the tool, so no tool can reach S3's per-prefix ceilings here: the"
     " limit column is what S3's settings allow, not what this machine can show. Extrapolating a mixed workload from"
     " its progress is rough (parts of large objects and small objects progress at different rates).")
+HISTORY = ("How the figures got here, the probes that explain them (`part_floor`, `worker_phases`, `tls_cost`,"
+           " `fleet_throttles`, the emulator's own ceiling) and every earlier table: `benchmarks/HISTORY.md`.")
+#: Rows and shards of the manifest ``make bench`` shards (``benchmarks.shard_rss``), full and ``--tiny``.
+SHARDING, SHARDING_TINY = (1_000_000, 100), (5_000, 10)
 COLUMNS = ["tool", "workers", "wall s", "objects/s", "GiB/s", "requests", "CPU s", "peak RSS MiB", "server CPU s",
            "× best peer", "× limit", "check", "notes"]
 
 
 def _row(tool: str, workers: int = 1, **values) -> dict:
     return {"tool": tool, "workers": workers, "wall_s": None, "objects": 0, "bytes": 0, "requests": None,
-            "cpu_s": None, "rss_mib": None, "server_cpu_s": None, "check": "", "notes": "", "peer": tool != ENGINE_TOOL
-            and not tool.startswith(ENGINE_TOOL), "extrapolated": False, **values}
+            "cpu_s": None, "rss_mib": None, "server_cpu_s": None, "slowdowns": None, "check": "", "notes": "",
+            "peer": tool != ENGINE_TOOL and not tool.startswith(ENGINE_TOOL), "extrapolated": False, **values}
 
 
 def upload_listed_manifest(url: str) -> None:
@@ -118,7 +124,7 @@ def _run_tool(server: EmulatorProcess, scenario: Scenario, tool: Tool, workers: 
     slowdowns = after["errors"].get("SlowDown", 0) - stats["errors"].get("SlowDown", 0)
     scale = 1 / measurement.fraction
     row.update(wall_s=measurement.wall_s, requests=requests * scale, cpu_s=measurement.cpu_s * scale,
-               rss_mib=measurement.peak_rss_mib,
+               rss_mib=measurement.peak_rss_mib, slowdowns=slowdowns * scale,
                server_cpu_s=(server.call("cpu") - server_cpu) * scale, extrapolated=measurement.capped)
     notes = list(measurement.notes)
     if slowdowns:
@@ -232,6 +238,15 @@ def scenario_markdown(scenario: Scenario, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sharding_markdown(figures: dict, shards: int) -> str:
+    return "\n".join([
+        f"### sharding: a manifest of {figures['rows']:,} rows in {shards} shards", "",
+        "`python -m benchmarks.shard_rss`: the plan (`plan_shards`) and the last shard's rows (`shard_work`), each"
+        " streaming the manifest from the emulator, in a fresh process: "
+        f"{figures['wall_s']:.1f} s wall, {figures['cpu_s']:.1f} CPU s, peak RSS {figures['rss_mib']:.0f} MiB"
+        " (the interpreter, boto3 and the engine's imports included).", ""])
+
+
 def _list_ceiling_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
     """For a listing: the keys the emulator lists per CPU-second of its own, from the run that cost it least."""
     spent = [row["server_cpu_s"] for row in rows if row["server_cpu_s"] and row["check"] == "ok"]
@@ -302,13 +317,21 @@ def main(argv: list[str] | None = None) -> int:
             rows = run_scenario(scenario, tools, workdir)
             results[scenario.name] = rows
             sections.append(scenario_markdown(scenario, rows))
+    extra_goals = []
+    if not args.only or any("sharding".startswith(name) for name in args.only):
+        manifest_rows, shards = SHARDING_TINY if args.tiny else SHARDING
+        print(f"\n== sharding: a manifest of {manifest_rows:,} rows in {shards} shards", flush=True)
+        figures = measure_sharding(manifest_rows, shards)
+        sections.append(_sharding_markdown(figures, shards))
+        extra_goals.append(sharding_goal(manifest_rows, figures["rss_mib"]))
     load_after = os.getloadavg()
     minutes = (datetime.datetime.now(datetime.UTC) - started).total_seconds() / 60
     command = " ".join(shlex.quote(part) for part in ["python", "-m", "benchmarks.bench", *(argv or sys.argv[1:])])
     produced = (f"Produced by `make bench` (`{command}`) on {started:%Y-%m-%d %H:%M} UTC in {minutes:.0f} minutes;"
                 f" {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after"
                 " (other people's test suites share this machine: treat absolute figures as noisy).")
-    header = ["# Benchmarks", "", produced, "", f"Versions: {_versions()}.", "", LEGEND, "", CAVEATS, ""]
+    header = ["# Benchmarks", "", produced, "", f"Versions: {_versions()}.", "", HISTORY, "",
+              goals_markdown(chosen, results, extra_goals), LEGEND, "", CAVEATS, ""]
     report = "\n".join(header) + "\n" + "\n".join(sections)
     print("\n" + report)
     if args.markdown:

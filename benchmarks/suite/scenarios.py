@@ -184,15 +184,25 @@ def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float
     from mxtransfer_worker.listing import DEFAULT_LISTING_CONCURRENCY
 
     latency = settings["latency_s"]
-    counts: dict[str, int] = defaultdict(int)
-    for key, _ in objects:
-        counts[_prefix(key)] += 1
-    pages = sum(math.ceil(count / PAGE_KEYS) for count in counts.values())
+    pages = _pages(objects)
     rounds = math.ceil(pages / DEFAULT_LISTING_CONCURRENCY)
     parallel = latency * (1 + rounds)
     return parallel, (f"1 delimited listing + {pages:,} pages in {rounds:,} rounds of {DEFAULT_LISTING_CONCURRENCY}"
                       f" requests in flight × {latency * 1000:.0f} ms (one sequential listing: {pages:,} pages ×"
-                      f" {latency * 1000:.0f} ms = {latency * pages:.1f} s)")
+                      f" {latency * 1000:.0f} ms = {sequential_listing_s(objects, settings):.1f} s)")
+
+
+def sequential_listing_s(objects: list[tuple[str, int]], settings: dict) -> float:
+    """The least one sequential listing of ``objects`` takes: every page one after another, a latency each."""
+    return _pages(objects) * settings["latency_s"]
+
+
+def _pages(objects: list[tuple[str, int]]) -> int:
+    """Listing pages of ``objects``, each prefix's keys on pages of their own."""
+    counts: dict[str, int] = defaultdict(int)
+    for key, _ in objects:
+        counts[_prefix(key)] += 1
+    return sum(math.ceil(count / PAGE_KEYS) for count in counts.values())
 
 
 def fleet_keys(count: int, prefixes: int) -> list[tuple[str, int]]:

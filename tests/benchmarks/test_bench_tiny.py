@@ -48,3 +48,9 @@ def test_tiny_bench_runs_every_scenario_and_verifies_every_tool(tmp_path):
     assert "| tool | workers | wall s | objects/s | GiB/s | requests | CPU s | peak RSS MiB |" in text
     assert text.count("| mxtransfer engine | 1 |") == len(SCENARIOS)
     assert "The emulator's own list ceiling in this run:" in text
+    # the goals, judged from these rows: two per large object (no model at instant copies), two for the small
+    # objects, one per listing and fleet scenario, one for the sharding run
+    goals = text.split("## Goals")[1].split("\n\n")[2].splitlines()[2:]
+    assert len(goals) == 2 + 2 + 2 + 2 + 2 + 1, goals
+    assert all(goal.endswith(("| yes |", "| **no** |", "| – |")) for goal in goals), goals
+    assert "### sharding: a manifest of 5,000 rows in 10 shards" in text
