@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .checkpoints import Checkpoint, CheckpointStore, UnreadableCheckpoint
+from .checksums import FULL_OBJECT_ALGORITHMS, compare_checksums, full_object_checksum, same_content
 from .completion import build_completions_here
 from .errors import CopyError, classify
 from .manifest import ManifestRow
@@ -45,8 +46,6 @@ _POLL_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
-#: Full-object checksums S3 can compute for a multipart upload from its parts, so they can be verified.
-FULL_OBJECT_ALGORITHMS = ("CRC64NVME", "CRC32C", "CRC32")
 #: Storage classes whose objects must be restored before they can be copied.
 ARCHIVED_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 #: Headers of the source that a multipart copy must set itself on the new upload.
@@ -113,30 +112,6 @@ class Interrupted(CopyError):
         super().__init__(INTERRUPTED, message, temporary=True)
 
 
-@dataclass(frozen=True)
-class _Checksum:
-    algorithm: str
-    value: str
-    full_object: bool
-
-
-def _checksum(head: dict) -> _Checksum | None:
-    """The additional checksum a HEAD (with ``ChecksumMode=ENABLED``) reports, if any."""
-    for name, value in head.items():
-        if name.startswith("Checksum") and name != "ChecksumType" and isinstance(value, str):
-            checksum_type = head.get("ChecksumType")
-            if checksum_type is None:  # servers that omit the type: a multipart ETag means COMPOSITE
-                checksum_type = "COMPOSITE" if "-" in head.get("ETag", "") else "FULL_OBJECT"
-            return _Checksum(name[len("Checksum"):], value, checksum_type == "FULL_OBJECT")
-    return None
-
-
-def _full_object_checksum(source: dict) -> _Checksum | None:
-    """The source's checksum if S3 can compute it for a multipart upload from its parts, and so verify it."""
-    checksum = _checksum(source)
-    return checksum if checksum and checksum.full_object and checksum.algorithm in FULL_OBJECT_ALGORITHMS else None
-
-
 def _next_look(now: float, retries: list, turn_due: float) -> float:
     """Seconds the part loop waits for an answer before it looks again: until the first of ``retries`` is due or
     the next turn (``turn_due`` from ``now``, 0 for none; at least ``PART_BATCH_SECONDS``: parts go out in batches),
@@ -177,38 +152,6 @@ def _copied(verified: str, source: dict) -> tuple[str, str, int]:
 def _temporary(failure: BaseException) -> bool:
     """Whether ``failure`` is an S3 or connection error that a later attempt may get through."""
     return isinstance(failure, (CopyError, ClientError, BotoCoreError)) and classify(failure, "").temporary
-
-
-def _compare_checksums(source: dict, other: dict) -> tuple[str, bool] | None:
-    """``(algorithm, equal)`` when both HEAD answers carry checksums that decide whether the bytes are equal:
-    full-object checksums of one algorithm always do; composite (per-part) ones only when equal, since the
-    same bytes uploaded with other part sizes give another composite value. None when they cannot decide."""
-    first = _checksum(source)
-    second = first and _checksum(other)
-    if not second or first.algorithm != second.algorithm or first.full_object != second.full_object:
-        return None
-    equal = first.value == second.value
-    if not first.full_object and not equal:
-        return None
-    return first.algorithm, equal
-
-
-def _same_content(source: dict, destination: dict) -> str | None:
-    """Why ``destination`` holds the same bytes as ``source`` (both HEAD answers), or None if it does not or
-    cannot be shown to. Sizes must match; then a deciding checksum, or equal ETags, decide."""
-    if source["ContentLength"] != destination["ContentLength"]:
-        return None
-    checksums = _compare_checksums(source, destination)
-    if checksums:
-        algorithm, equal = checksums
-        return f"same size and {algorithm}" if equal else None
-    if source["ETag"] == destination["ETag"]:
-        return "same size and ETag"
-    # No comparable checksum (e.g. a legacy source without one, copied by parts): like `aws s3 sync`, accept a
-    # destination of the same size written after the source was last modified.
-    if destination["LastModified"] >= source["LastModified"]:
-        return "same size, destination newer than source (no comparable checksum)"
-    return None
 
 
 class ObjectCopier:
@@ -372,7 +315,7 @@ class ObjectCopier:
         size = source["ContentLength"]
         condition = {"IfNoneMatch": "*"}
         if destination is not None:
-            reason = _same_content(source, destination)
+            reason = same_content(source, destination)
             if reason:
                 if size > options.multipart_threshold:
                     self._discard_checkpoint(row, destination_key)
@@ -585,7 +528,7 @@ class ObjectCopier:
             "UploadId": checkpoint.upload_id, "MultipartUpload": {"Parts": parts},
             "MpuObjectSize": checkpoint.source_size, **self._owner_and_payer_args(), **condition,
         }
-        source_sum = _full_object_checksum(source)
+        source_sum = full_object_checksum(source)
         if source_sum:
             complete_args["ChecksumType"] = "FULL_OBJECT"
             complete_args[f"Checksum{source_sum.algorithm}"] = source_sum.value
@@ -604,7 +547,7 @@ class ObjectCopier:
     def _start_upload(self, row: ManifestRow, source: dict, destination_key: str, plan: PartPlan) -> Checkpoint:
         """Create the multipart upload (with the source's full-object checksum algorithm when it has one, so
         completion can verify it) and return its checkpoint, not yet saved."""
-        source_sum = _full_object_checksum(source)
+        source_sum = full_object_checksum(source)
         upload_id = self._create_upload(row, source, destination_key,
                                         source_sum.algorithm if source_sum else FULL_OBJECT_ALGORITHMS[0])
         return Checkpoint(row.bucket, row.key, row.version_id, source["ETag"], source["ContentLength"],
@@ -885,7 +828,7 @@ class ObjectCopier:
         """What proves ``copy`` (a HEAD or copy answer) has the source's bytes, None if nothing comparable;
         raises ``VerificationFailed`` when a comparable checksum or ETag differs."""
         where = f"s3://{self.options.destination_bucket}/{destination_key}"
-        checksums = _compare_checksums(source, copy)
+        checksums = compare_checksums(source, copy)
         if checksums:
             algorithm, equal = checksums
             if not equal:
