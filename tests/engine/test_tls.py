@@ -12,10 +12,9 @@ import os
 import sys
 import uuid
 
-import boto3
+import botocore.endpoint
 import pytest
-from botocore.config import Config
-from botocore.exceptions import HTTPClientError, SSLError
+from botocore.exceptions import EndpointConnectionError, HTTPClientError, SSLError
 from botocore.httpsession import DEFAULT_CA_BUNDLE
 
 from mxtransfer_worker.crt_copy import CrtCopyClient
@@ -23,7 +22,7 @@ from mxtransfer_worker.errors import classify
 from mxtransfer_worker.manifest import ManifestRow, upload_manifest
 from mxtransfer_worker.options import CopyOptions
 from mxtransfer_worker.parts import MiB
-from mxtransfer_worker.s3client import make_s3_client
+from mxtransfer_worker.s3client import REQUEST_MAX_ATTEMPTS, make_s3_client
 from mxtransfer_worker.shard import run_shard
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,15 +97,27 @@ def test_the_native_client_refuses_a_certificate_its_ca_bundle_does_not_hold(htt
         CrtCopyClient(client, 1).copy_object(Bucket="src", Key="b", CopySource={"Bucket": "src", "Key": "a"})
 
 
-def test_a_certificate_no_trusted_ca_signed_is_a_permanent_error_naming_the_cause(https_emulator):
-    # one attempt: the worker's client tries 10 times (about 80 s) before the same error reaches the engine
-    client = boto3.client("s3", endpoint_url=https_emulator.url, region_name="us-east-1",
-                          config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}))
+def test_a_certificate_no_trusted_ca_signed_fails_at_once_as_a_permanent_error_naming_the_cause(https_emulator):
+    client = make_s3_client(endpoint_url=https_emulator.url, region_name="us-east-1")
+    attempts = []
+    client.meta.events.register("before-send.s3", lambda **kwargs: attempts.append(1))
     with pytest.raises(SSLError) as raised:
         client.head_object(Bucket="src", Key="a")
 
     error = classify(raised.value, "copy s3://src/a")
 
+    assert len(attempts) == 1  # botocore tried it 11 times (about a minute) before the engine saw it
     assert (error.code, error.temporary) == ("UntrustedCertificate", False)
     assert error.message.startswith("copy s3://src/a: SSL validation failed for https://127.0.0.1:")
     assert "CERTIFICATE_VERIFY_FAILED" in error.message and "give its CA bundle" in error.message
+
+
+def test_botocore_still_retries_what_a_retry_can_help(monkeypatch):
+    # nothing listens on the port: a connection error, temporary, which botocore's standard retries go on with
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)  # its backoffs, not its attempts
+    client = make_s3_client(endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    attempts = []
+    client.meta.events.register("before-send.s3", lambda **kwargs: attempts.append(1))
+    with pytest.raises(EndpointConnectionError):
+        client.head_object(Bucket="src", Key="a")
+    assert len(attempts) == 1 + REQUEST_MAX_ATTEMPTS  # botocore's max_attempts counts the retries

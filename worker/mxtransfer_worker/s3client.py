@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import botocore.session
 from botocore.config import Config
 
+from .errors import classify
+
 if TYPE_CHECKING:
     import boto3
 
@@ -44,7 +46,18 @@ def make_s3_client(max_pool_connections: int = 64, endpoint_url: str | None = No
         request_checksum_calculation="when_required" if custom_endpoint else "when_supported",
     )
     create = session.client if session is not None else botocore.session.Session().create_client
-    return create("s3", endpoint_url=endpoint_url, region_name=region_name, config=config, verify=verify)
+    client = create("s3", endpoint_url=endpoint_url, region_name=region_name, config=config, verify=verify)
+    client.meta.events.register_first("needs-retry.s3", _end_permanent_failures)
+    return client
+
+
+def _end_permanent_failures(caught_exception: Exception | None = None, **_) -> None:
+    """Raise a request's failure at once when no retry can help (``errors.classify`` holds it permanent: a
+    certificate no trusted CA signed). botocore's retry handler retries every connection error, so a wrong CA
+    bundle took 11 attempts and about a minute of backoffs to fail; a ``needs-retry`` handler that raises ends
+    the request with its error."""
+    if caught_exception is not None and not classify(caught_exception, "").temporary:
+        raise caught_exception
 
 
 def upload(client, file: IO[bytes], bucket: str, key: str, **extra_args) -> None:
