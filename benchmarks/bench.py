@@ -35,6 +35,7 @@ from benchmarks.suite.tools import (
     CONTROL_BUCKET,
     ENGINE_TOOL,
     MANIFEST,
+    ROOT,
     S5CMD,
     TOOLS,
     Job,
@@ -278,6 +279,16 @@ def _model_lines(scenario: Scenario) -> list[str]:
     return lines
 
 
+def _commit() -> str:
+    """The checkout's commit, and whether its tracked files (but the report) differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md")
+    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
+
+
 def _versions() -> str:
     def output(argv: list[str]) -> str:
         try:
@@ -327,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     minutes = (datetime.datetime.now(datetime.UTC) - started).total_seconds() / 60
     command = " ".join(shlex.quote(part) for part in ["python", "-m", "benchmarks.bench", *(argv or sys.argv[1:])])
-    produced = (f"Produced by `make bench` (`{command}`) on {started:%Y-%m-%d %H:%M} UTC in {minutes:.0f} minutes;"
+    produced = (f"Produced by `make bench` (`{command}`) at {_commit()} on {started:%Y-%m-%d %H:%M} UTC in"
+                f" {minutes:.0f} minutes;"
                 f" {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before and {load_after[0]:.1f} after"
                 " (other people's test suites share this machine: treat absolute figures as noisy).")
     header = ["# Benchmarks", "", produced, "", f"Versions: {_versions()}.", "", HISTORY, "",
