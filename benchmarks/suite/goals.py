@@ -25,7 +25,15 @@ def _wall(row: dict) -> str:
 
 
 def _engine_rows(rows: list[dict]) -> list[dict]:
-    return [row for row in rows if row["tool"] == ENGINE and _finished(row)]
+    """The rows of the engine's plain runs (one per worker count), however they ended."""
+    return [row for row in rows if row["tool"] == ENGINE]
+
+
+def _unfinished(goal: str, rows: list[dict]) -> list[tuple[str, str, bool]]:
+    """The goal missed because the engine's runs did not all end checked ok: what each of them ended with."""
+    ends = "; ".join(f"{row['tool']}, {row['workers']} worker(s): {row['check'] or 'no result'}" for row in rows
+                     if not row["peer"] and row["check"] != "ok")
+    return [(goal, f"the engine did not finish: {ends or 'it did not run'}", False)]
 
 
 def _verdict(met: bool | None) -> str:
@@ -38,9 +46,9 @@ def _large(scenario: Scenario, rows: list[dict]) -> list[tuple[str, str, bool | 
     limit, _ = scenario.limit()
     (_, size), = scenario.objects
     name = f"{size / TiB:g} TiB" if size >= TiB else scenario.title
-    engines = [row for row in rows if not row["peer"] and _finished(row) and row["check"] == "ok"]
+    engines = [row for row in rows if not row["peer"] and row["check"] == "ok"]
     if not engines:
-        return [(f"{name}: the engine copies it", "the engine's run failed", False)]
+        return _unfinished(f"{name}: the engine copies it", rows)
     best = min(engines, key=lambda row: row["wall_s"])
     peers = [row for row in rows if row["peer"] and _finished(row)]
     cannot = [f"{row['tool']} cannot ({row['notes']})" for row in rows if row["check"] == "cannot"]
@@ -73,7 +81,7 @@ def _small(scenario: Scenario, rows: list[dict]) -> list[tuple[str, str, bool | 
     limit, _ = scenario.limit()
     engine = next(iter(_engine_rows(rows)), None)
     if engine is None or engine["check"] != "ok":
-        return [(f"{scenario.title}: the engine copies them", "the engine's run failed", False)]
+        return _unfinished(f"{scenario.title}: the engine copies them", rows)
     per_cpu = {row["tool"]: row["objects"] / row["cpu_s"] for row in rows
                if row["check"] == "ok" and row["cpu_s"] and row["tool"] in (ENGINE, S5CMD)}
     if S5CMD in per_cpu:
@@ -92,7 +100,7 @@ def _fleet_one(scenario: Scenario, rows: list[dict]) -> list[tuple[str, str, boo
     limit, _ = scenario.limit()
     engines = sorted(_engine_rows(rows), key=lambda row: row["workers"])
     if not engines or any(row["check"] != "ok" or not row.get("landed_s") for row in engines):
-        return [("fleet on one prefix: the engine copies it", "an engine run failed", False)]
+        return _unfinished("fleet on one prefix: the engine copies it", rows)
     copies = len(scenario.objects)
     figure = "; ".join(f"{row['workers']} worker(s): {limit / row['landed_s']:.0%} while copying,"
                        f" {limit / row['wall_s']:.0%} on wall time, {row['slowdowns']:,.0f} SlowDowns"
@@ -107,7 +115,7 @@ def _fleet_prefixes(scenario: Scenario, rows: list[dict]) -> list[tuple[str, str
     engines = sorted(_engine_rows(rows), key=lambda row: row["workers"])
     ceiling = scenario.settings["write_rate"]
     if not engines or any(row["check"] != "ok" for row in engines):
-        return [("fleet across prefixes: the engine copies it", "an engine run failed", False)]
+        return _unfinished("fleet across prefixes: the engine copies it", rows)
     rates = {row["workers"]: len(scenario.objects) / row["wall_s"] for row in engines}
     return [(f"fleet across prefixes past one prefix's ceiling ({ceiling:,.0f} writes/s)",
              "; ".join(f"{workers} worker(s): {rate:,.0f} objects/s" for workers, rate in rates.items()),
@@ -118,7 +126,7 @@ def _inventory(scenario: Scenario, rows: list[dict]) -> list[tuple[str, str, boo
     """The engine's fastest listing against one sequential listing's floor, and its peak RSS."""
     listings = [row for row in rows if not row["peer"] and row["check"] == "ok"]
     if not listings:
-        return [(f"{scenario.title}: the engine lists it", "every engine run failed", False)]
+        return _unfinished(f"{scenario.title}: the engine lists it", rows)
     best = min(listings, key=lambda row: row["wall_s"])
     floor = sequential_listing_s(scenario.objects, scenario.settings)
     speed_up = floor / best["wall_s"]

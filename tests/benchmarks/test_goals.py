@@ -60,6 +60,9 @@ def test_a_fleet_on_one_prefix_misses_its_goal_with_a_storm_of_slowdowns():
 
 
 def test_a_failed_engine_run_misses_the_goal():
-    assert _table("fleet-8-prefixes", [_row("mxtransfer engine", 3.0, check="FAILED (exit [1])")]) == {
-        "fleet across prefixes: the engine copies it": "**no**"}
+    text = goals_markdown([_scenario("fleet-8-prefixes")], {"fleet-8-prefixes": [
+        _row("mxtransfer engine", 3.0), _row("mxtransfer engine", 30.0, workers=4, check="capped"),
+        _row("mxtransfer engine", None, workers=8, check="FAILED (exit [1])")]})
+    assert ("| fleet across prefixes: the engine copies it | the engine did not finish: mxtransfer engine, 4 worker(s):"
+            " capped; mxtransfer engine, 8 worker(s): FAILED (exit [1]) | **no** |") in text
     assert sharding_goal(1_000_000, 250.0)[2] is False and sharding_goal(1_000_000, 126.0)[2] is True
