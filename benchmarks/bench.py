@@ -27,7 +27,8 @@ from pathlib import Path
 from benchmarks.shard_rss import measure as measure_sharding
 from benchmarks.suite.goals import goals_markdown, sharding_goal
 from benchmarks.suite.measure import first_error_line, run
-from benchmarks.suite.scenarios import PUBLISHED_S, SPLIT_WORKERS, MiB, Scenario, TiB, modeled_copy, scenarios
+from benchmarks.suite.scenarios import (PUBLISHED_S, S3_SLOW_END, SPLIT_WORKERS, MiB, Scenario, TiB, modeled_copy,
+                                        scenarios)
 from benchmarks.s3emulator.server import EVENT_LOOP
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.suite.tools import (
@@ -265,7 +266,7 @@ def _model_lines(scenario: Scenario) -> list[str]:
         return []  # instant copies (--tiny) leave nothing to model
     (_, size), = scenario.objects
     published = PUBLISHED_S.get(size)
-    slower = {**scenario.settings, "latency_s": 0.050, "copy_bandwidth": 85e6}
+    slower = {**scenario.settings, **S3_SLOW_END}
     lines = ["", "Modeled engine time for this object (`benchmarks.suite.scenarios.modeled_copy`), parts split between"
              " N workers" + (f", against the published {published / 60:.0f} minutes for"
                               f" {size // TiB} TB (half: {published / 2:,.0f} s)" if published else "") + ":", ""]

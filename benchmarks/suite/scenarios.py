@@ -24,6 +24,8 @@ BURST_S = EmulatorConfig().rate_burst_s
 #: S3-like settings: 20 ms per request, 90 MB/s per copy stream, 3,500 writes and 5,500 reads/s per prefix.
 S3_LIKE = {"latency_s": 0.020, "copy_bandwidth": 90e6, "write_rate": 3500.0, "read_rate": 5500.0,
            "small_object_max": 64 * MiB}
+#: The slow end of S3's speeds (tens of ms per request, 85-90 MB/s per stream), for the modeled large-object times.
+S3_SLOW_END = {"latency_s": 0.050, "copy_bandwidth": 85e6}
 #: Latency of the inventory scenario: the goal is stated against one sequential listing at 50 ms per request.
 LISTING_LATENCY_S = 0.050
 LISTING_NOTES = ["the engine's rows write the listing into an uploaded manifest, as GenerateInventoryOperator does;"
