@@ -28,7 +28,7 @@ from benchmarks.shard_rss import measure as measure_sharding
 from benchmarks.suite.goals import goals_markdown, sharding_goal
 from benchmarks.suite.measure import first_error_line, run
 from benchmarks.suite.scenarios import (PUBLISHED_S, S3_SLOW_END, SPLIT_WORKERS, MiB, Scenario, TiB, modeled_copy,
-                                        scenarios)
+                                        scenarios, speeds)
 from benchmarks.s3emulator.server import EVENT_LOOP
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.suite.tools import (
@@ -274,9 +274,8 @@ def _model_lines(scenario: Scenario) -> list[str]:
         seconds, how = modeled_copy(size, workers, scenario.settings)
         slow, _ = modeled_copy(size, workers, slower)
         versus = f"; {seconds / published:.3f} × published" if published else ""
-        lines.append(f"- {workers} worker(s): {seconds:,.1f} s at {scenario.settings['latency_s'] * 1000:.0f} ms and"
-                     f" {scenario.settings['copy_bandwidth'] / 1e6:.0f} MB/s ({how}){versus}; {slow:,.1f} s at 50 ms"
-                     " and 85 MB/s")
+        lines.append(f"- {workers} worker(s): {seconds:,.1f} s at {speeds(scenario.settings)} ({how}){versus};"
+                     f" {slow:,.1f} s at {speeds(slower)}")
     return lines
 
 

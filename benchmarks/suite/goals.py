@@ -3,7 +3,8 @@ and whether it meets the goal. Nothing here is typed in by hand: a run that miss
 
 from __future__ import annotations
 
-from benchmarks.suite.scenarios import PUBLISHED_S, S3_SLOW_END, TiB, Scenario, modeled_copy, sequential_listing_s
+from benchmarks.suite.scenarios import (PUBLISHED_S, S3_SLOW_END, TiB, Scenario, modeled_copy, sequential_listing_s,
+                                        speeds)
 
 #: The goals' thresholds (issue 5, "Done when").
 LIMIT_SHARE = 0.9
@@ -70,8 +71,7 @@ def _large(scenario: Scenario, rows: list[dict]) -> list[tuple[str, str, bool | 
         slower = {**scenario.settings, **S3_SLOW_END}
         modeled = [modeled_copy(size, 1, settings)[0] for settings in (scenario.settings, slower)]
         goals.append((f"{name} modeled at S3's speeds ≤ half the published {published / 60:.0f} minutes",
-                      f"{modeled[0]:,.1f} s at {scenario.settings['latency_s'] * 1000:.0f} ms and"
-                      f" {scenario.settings['copy_bandwidth'] / 1e6:.0f} MB/s, {modeled[1]:,.1f} s at 50 ms and 85 MB/s"
+                      f"{modeled[0]:,.1f} s at {speeds(scenario.settings)}, {modeled[1]:,.1f} s at {speeds(slower)}"
                       f" (half: {published / 2:,.0f} s)", max(modeled) <= published / 2))
     return goals
 

@@ -26,6 +26,13 @@ S3_LIKE = {"latency_s": 0.020, "copy_bandwidth": 90e6, "write_rate": 3500.0, "re
            "small_object_max": 64 * MiB}
 #: The slow end of S3's speeds (tens of ms per request, 85-90 MB/s per stream), for the modeled large-object times.
 S3_SLOW_END = {"latency_s": 0.050, "copy_bandwidth": 85e6}
+
+
+def speeds(settings: dict) -> str:
+    """``settings``' latency and stream bandwidth, as the modeled times state them: "20 ms and 90 MB/s"."""
+    return f"{settings['latency_s'] * 1000:.0f} ms and {settings['copy_bandwidth'] / 1e6:.0f} MB/s"
+
+
 #: Latency of the inventory scenario: the goal is stated against one sequential listing at 50 ms per request.
 LISTING_LATENCY_S = 0.050
 LISTING_NOTES = ["the engine's rows write the listing into an uploaded manifest, as GenerateInventoryOperator does;"
