@@ -16,8 +16,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from benchmarks.suite.measure import peak_rss_mib
 from benchmarks.suite.server import EmulatorProcess
 from benchmarks.suite.tools import use_dummy_credentials
 from mxtransfer_worker.manifest import ManifestRow, open_manifest, upload_manifest
@@ -46,9 +46,7 @@ def _child(url: str, shards: int) -> None:
           f"{plan.dedicated_shards} shards of their own), {planned - started:.1f} s; shard {shards - 1}: {mine:,} "
           f"rows, {time.monotonic() - planned:.1f} s", flush=True)
     # the peak of this process since its exec: ru_maxrss would include what the forking parent had resident
-    peak_kib = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-                    if line.startswith("VmHWM:"))
-    print(json.dumps({"rss_mib": peak_kib / 1024}))
+    print(json.dumps({"rss_mib": peak_rss_mib(os.getpid())}))
 
 
 def measure(rows: int, shards: int) -> dict:

@@ -23,7 +23,8 @@ from .tools import Process
 POLL_S = 0.5
 
 
-def _peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int) -> float:
+    """The peak RSS (``VmHWM``) of process ``pid`` since its exec, in MiB; 0 once it is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -73,7 +74,7 @@ def run(processes: list[Process], env: dict[str, str], workdir: Path, label: str
     last_fraction, last_change, capped = 0.0, 0.0, False
     while running:
         for pid in list(running):
-            rss = max(rss, _peak_rss_mib(pid))
+            rss = max(rss, peak_rss_mib(pid))
             waited, status, usage = os.wait4(pid, os.WNOHANG)
             if waited:
                 running.pop(pid).returncode = codes[pid] = os.waitstatus_to_exitcode(status)
