@@ -198,7 +198,7 @@ def listing_limit(objects: list[tuple[str, int]], settings: dict) -> tuple[float
     parallel = latency * (1 + rounds)
     return parallel, (f"1 delimited listing + {pages:,} pages in {rounds:,} rounds of {DEFAULT_LISTING_CONCURRENCY}"
                       f" requests in flight × {latency * 1000:.0f} ms (one sequential listing: {pages:,} pages ×"
-                      f" {latency * 1000:.0f} ms = {sequential_listing_s(objects, settings):.1f} s)")
+                      f" {latency * 1000:.0f} ms = {latency * pages:.1f} s)")
 
 
 def sequential_listing_s(objects: list[tuple[str, int]], settings: dict) -> float:
